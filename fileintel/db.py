@@ -1,0 +1,145 @@
+"""Engines, transactions and the database clock, for PostgreSQL and the embedded SQLite file.
+
+Everything that reads or writes goes through ``write_tx`` or ``read_tx``:
+
+- On PostgreSQL both are ordinary READ COMMITTED transactions; guarded UPDATEs and
+  ``FOR UPDATE SKIP LOCKED`` give the isolation we need.
+- On SQLite several processes (worker threads, relay, CLI) share one file. WAL lets readers
+  run beside one writer; ``write_tx`` starts with ``BEGIN IMMEDIATE`` so a writer takes the
+  write lock up front and waits (busy timeout) instead of failing half-way with "database is
+  locked" when it upgrades a read lock.
+
+Time that matters for correctness (status_updated_at, leases) comes from the database clock
+(``db_now()``), never from the client, so processes on different machines agree.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
+
+from fileintel.errors import DatabaseError
+from fileintel.models.base import UTCDateTime
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine for ``url`` with FileIntel's connection settings (not cached)."""
+    if url.startswith("sqlite"):
+        path = url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def get_engine(url: str) -> Engine:
+    """The process-wide engine for ``url`` (one pool per URL per process)."""
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = make_engine(url)
+        return engine
+
+
+def dispose_engines() -> None:
+    """Close every cached pool (after fork, and at the end of tests)."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control away from the driver: we emit BEGIN ourselves below.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextmanager
+def write_tx(engine: Engine) -> Iterator[Connection]:
+    """A transaction that may write; commits on success, rolls back on any exception."""
+    try:
+        with engine.begin() as conn:
+            yield conn
+    except exc.OperationalError as e:
+        raise DatabaseError(f"database error: {_short(e)}") from e
+
+
+@contextmanager
+def read_tx(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction (on SQLite it does not take the write lock)."""
+    try:
+        with engine.connect() as conn:
+            conn.execution_options(sqlite_begin="DEFERRED")
+            with conn.begin():
+                yield conn
+    except exc.OperationalError as e:
+        raise DatabaseError(f"database error: {_short(e)}") from e
+
+
+def _short(e: exc.DBAPIError) -> str:
+    return str(e.orig).strip().splitlines()[0] if e.orig is not None else str(e)
+
+
+# --- the database clock -------------------------------------------------------------------
+
+
+class db_now(FunctionElement[Any]):  # noqa: N801 - reads like the SQL function it renders
+    """The database's current UTC time, optionally shifted by ``seconds`` (may be negative)."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+    def __init__(self, seconds: Any = None) -> None:
+        from sqlalchemy import literal
+
+        self.seconds = seconds
+        args = () if seconds is None else (literal(seconds) if not hasattr(seconds, "compile") else seconds,)
+        super().__init__(*args)
+
+
+@compiles(db_now, "postgresql")
+def _pg_now(element: db_now, compiler: Any, **kw: Any) -> str:
+    if element.seconds is None:
+        return "clock_timestamp()"
+    arg = compiler.process(list(element.clauses)[0], **kw)
+    return f"(clock_timestamp() + make_interval(secs => CAST({arg} AS double precision)))"
+
+
+@compiles(db_now, "sqlite")
+def _sqlite_now(element: db_now, compiler: Any, **kw: Any) -> str:
+    # Same text layout SQLAlchemy uses for SQLite DATETIME, so comparisons sort correctly.
+    if element.seconds is None:
+        return "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+    arg = compiler.process(list(element.clauses)[0], **kw)
+    return f"strftime('%Y-%m-%d %H:%M:%f', 'now', ({arg}) || ' seconds')"

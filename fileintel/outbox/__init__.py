@@ -1,0 +1,1 @@
+"""The transactional outbox: rows written with a change, published by the relay."""

@@ -1,0 +1,92 @@
+"""Writing outbox rows, always inside the caller's transaction.
+
+Two kinds of row:
+- ``event``: a fact for consumers (a status change, a document's progress). Its payload is
+  exactly what the relay publishes; ``key`` is the collection id, so a collection's events
+  leave in the order they were committed.
+- ``dispatch``: a Dramatiq message (``Message.asdict()``) for the relay to enqueue. Nothing
+  reaches the broker unless the transaction that decided it committed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.engine import Connection
+
+from fileintel.db import db_now
+from fileintel.models.tables import outbox_t
+
+EVENT = "event"
+DISPATCH = "dispatch"
+
+
+def iso(at: dt.datetime) -> str:
+    """ISO 8601 in UTC with a Z suffix, the form every payload and JSON output uses."""
+    return at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def add_event(conn: Connection, topic: str, key: str, payload: dict[str, Any]) -> int:
+    """Insert an event row (payload must hold ``event_id``); return the outbox id."""
+    now = db_now()
+    row = conn.execute(
+        insert(outbox_t)
+        .values(
+            kind=EVENT,
+            topic=topic,
+            key=key,
+            payload=payload,
+            created_at=now,
+            available_at=now,
+            attempts=0,
+        )
+        .returning(outbox_t.c.id)
+    ).scalar_one()
+    return int(row)
+
+
+def add_dispatch(
+    conn: Connection,
+    *,
+    queue_name: str,
+    actor_name: str,
+    args: tuple[Any, ...] | list[Any] = (),
+    kwargs: dict[str, Any] | None = None,
+    delay_seconds: float = 0.0,
+    key: str | None = None,
+) -> str:
+    """Insert a dispatch row carrying a Dramatiq message; return the message id."""
+    message_id = str(uuid.uuid4())
+    options: dict[str, Any] = {}
+    if delay_seconds > 0:
+        options["eta"] = int((time.time() + delay_seconds) * 1000)
+    message = {
+        "queue_name": queue_name,
+        "actor_name": actor_name,
+        "args": list(args),
+        "kwargs": kwargs or {},
+        "options": options,
+        "message_id": message_id,
+        "message_timestamp": int(time.time() * 1000),
+    }
+    conn.execute(
+        insert(outbox_t).values(
+            kind=DISPATCH,
+            topic=actor_name,
+            key=key or f"dispatch:{message_id}",
+            payload=message,
+            created_at=db_now(),
+            available_at=db_now(delay_seconds) if delay_seconds > 0 else db_now(),
+            attempts=0,
+        )
+    )
+    return message_id
+
+
+def new_event_id() -> str:
+    """A fresh, globally unique event id (consumers dedupe by it)."""
+    return str(uuid.uuid4())
