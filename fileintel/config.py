@@ -30,7 +30,7 @@ DEFAULT_OUTBOX_RETENTION_SECONDS = 7 * 24 * 3600.0
 
 
 def default_database_url() -> str:
-    """The embedded default: a SQLite file under ``$XDG_DATA_HOME/fileintel`` (or ~/.local/share)."""
+    """The embedded default: ``$XDG_DATA_HOME/fileintel/fileintel.db`` (~/.local/share)."""
     base = os.environ.get("XDG_DATA_HOME")
     data_dir = Path(base) / "fileintel" if base else DEFAULT_DATA_DIR
     return f"sqlite:///{data_dir / 'fileintel.db'}"
@@ -125,11 +125,11 @@ def _number(env: Mapping[str, str], name: str, default: float, cast: type = floa
         raise ConfigurationError(f"{name}: {raw!r} is not a number") from e
     if value <= 0:
         raise ConfigurationError(f"{name}: must be greater than 0, got {raw!r}")
-    return value  # type: ignore[no-any-return]
+    return float(value)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate the FILEINTEL_* variables; raise ConfigurationError on the first bad one."""
+    """Read and validate the FILEINTEL_* variables; ConfigurationError on the first bad one."""
     env = os.environ if env is None else env
     settings = Settings(
         database_url=env.get("FILEINTEL_DATABASE_URL") or default_database_url(),

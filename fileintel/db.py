@@ -114,7 +114,7 @@ def _short(e: exc.DBAPIError) -> str:
 # --- the database clock -------------------------------------------------------------------
 
 
-class db_now(FunctionElement[Any]):  # noqa: N801 - reads like the SQL function it renders
+class db_now(FunctionElement[Any]):
     """The database's current UTC time, optionally shifted by ``seconds`` (may be negative)."""
 
     type = UTCDateTime()
@@ -124,7 +124,11 @@ class db_now(FunctionElement[Any]):  # noqa: N801 - reads like the SQL function 
         from sqlalchemy import literal
 
         self.seconds = seconds
-        args = () if seconds is None else (literal(seconds) if not hasattr(seconds, "compile") else seconds,)
+        args = (
+            ()
+            if seconds is None
+            else (literal(seconds) if not hasattr(seconds, "compile") else seconds,)
+        )
         super().__init__(*args)
 
 
@@ -132,7 +136,7 @@ class db_now(FunctionElement[Any]):  # noqa: N801 - reads like the SQL function 
 def _pg_now(element: db_now, compiler: Any, **kw: Any) -> str:
     if element.seconds is None:
         return "clock_timestamp()"
-    arg = compiler.process(list(element.clauses)[0], **kw)
+    arg = compiler.process(next(iter(element.clauses)), **kw)
     return f"(clock_timestamp() + make_interval(secs => CAST({arg} AS double precision)))"
 
 
@@ -141,5 +145,5 @@ def _sqlite_now(element: db_now, compiler: Any, **kw: Any) -> str:
     # Same text layout SQLAlchemy uses for SQLite DATETIME, so comparisons sort correctly.
     if element.seconds is None:
         return "strftime('%Y-%m-%d %H:%M:%f', 'now')"
-    arg = compiler.process(list(element.clauses)[0], **kw)
+    arg = compiler.process(next(iter(element.clauses)), **kw)
     return f"strftime('%Y-%m-%d %H:%M:%f', 'now', ({arg}) || ' seconds')"

@@ -8,7 +8,9 @@ from functools import cache
 
 import pytest
 
-PG_ADMIN_URL = os.environ.get("FILEINTEL_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "FILEINTEL_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
 REDIS_URL = os.environ.get("FILEINTEL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RABBITMQ_URL = os.environ.get("FILEINTEL_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
@@ -31,8 +33,9 @@ def postgres_available() -> bool:
     import psycopg2
 
     try:
-        psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres",
-                         connect_timeout=2).close()
+        psycopg2.connect(
+            host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=2
+        ).close()
     except psycopg2.Error:
         return False
     return True

@@ -47,7 +47,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             value = dt.datetime.fromisoformat(value)
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC)  # type: ignore[no-any-return]
+        return value.astimezone(dt.UTC)
 
 
 class Base(DeclarativeBase):

@@ -76,9 +76,7 @@ TRANSITIONS: dict[CollectionStatus | None, frozenset[CollectionStatus]] = {
     None: frozenset({_S.CREATED}),
     _S.CREATED: frozenset({_S.QUEUED}),
     _S.QUEUED: frozenset({_S.PROCESSING, _S.FAILED, _S.CANCELLED}),
-    _S.PROCESSING: frozenset(
-        {_S.COMPLETED, _S.COMPLETED_WITH_ERRORS, _S.FAILED, _S.CANCELLED}
-    ),
+    _S.PROCESSING: frozenset({_S.COMPLETED, _S.COMPLETED_WITH_ERRORS, _S.FAILED, _S.CANCELLED}),
     _S.COMPLETED: frozenset({_S.QUEUED}),
     _S.COMPLETED_WITH_ERRORS: frozenset({_S.QUEUED}),
     _S.FAILED: frozenset({_S.QUEUED}),

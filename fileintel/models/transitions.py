@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NoReturn
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
@@ -141,8 +142,9 @@ def transition(
         .returning(c.name, c.previous_status, c.last_seq, c.version, c.status_updated_at)
     ).one_or_none()
     if row is None:
-        _raise_for_no_match(conn, collection_id, target, sources, run_id, fence_run,
-                            expected_version)
+        _raise_for_no_match(
+            conn, collection_id, target, sources, run_id, fence_run, expected_version
+        )
     change = Transition(
         collection_id=collection_id,
         collection_name=row.name,
@@ -202,7 +204,7 @@ def _raise_for_no_match(
     run_id: str | None,
     fence_run: bool,
     expected_version: int | None,
-) -> None:
+) -> NoReturn:
     """Explain why the guarded UPDATE matched nothing, as the most specific typed error."""
     c = collections_t.c
     found = conn.execute(
@@ -219,7 +221,8 @@ def _raise_for_no_match(
     if expected_version is not None and found.version != expected_version:
         raise ConcurrentUpdate(collection_id, expected_version, found.version)
     if found.status not in [s.value for s in sources]:
-        raise InvalidTransition(collection_id, found.status, target.value,
-                                [s.value for s in sources])
+        raise InvalidTransition(
+            collection_id, found.status, target.value, [s.value for s in sources]
+        )
     # It matches now, so it did not when we wrote: another transaction moved it in between.
     raise ConcurrentUpdate(collection_id, expected_version or -1, found.version)

@@ -1,0 +1,96 @@
+"""The ``fileintel`` command: global options, error handling, and the command groups.
+
+Commands parse, call one function, print. Any ``FileIntelError`` becomes one line on stderr
+and exit code 1; usage errors exit 2; ``--debug`` shows the traceback as well.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from fileintel.commands.common import EXIT_ERROR, EXIT_USAGE, AppContext
+from fileintel.config import load_settings
+from fileintel.errors import FileIntelError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--database-url", envvar=None, help="Overrides FILEINTEL_DATABASE_URL.")
+@click.option("--broker-url", envvar=None, help="Overrides FILEINTEL_BROKER_URL.")
+@click.option("--events-url", envvar=None, help="Overrides FILEINTEL_EVENTS_URL.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(package_name="fileintel")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    database_url: str | None,
+    broker_url: str | None,
+    events_url: str | None,
+    debug: bool,
+) -> None:
+    """FileIntel: turn folders of documents into searchable knowledge, and always know
+    whether a collection is done, and if not, why."""
+    settings = load_settings().with_overrides(
+        database_url=database_url, broker_url=broker_url, events_url=events_url
+    )
+    ctx.obj = AppContext(settings=settings, debug=debug)
+
+
+def _register_commands() -> None:
+    from fileintel.commands import collections, db, runs
+
+    cli.add_command(db.db)
+    cli.add_command(collections.collections)
+    cli.add_command(runs.runs)
+    for optional in ("outbox", "relay", "processing", "search", "operations"):
+        try:
+            module = __import__(f"fileintel.commands.{optional}", fromlist=["COMMANDS"])
+        except ModuleNotFoundError as e:
+            if e.name != f"fileintel.commands.{optional}":
+                raise
+            continue
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register_commands()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``fileintel`` console script; returns the exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        result = cli.main(args=args, prog_name="fileintel", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return EXIT_ERROR
+    except click.ClickException as e:
+        e.show()
+        return EXIT_USAGE if isinstance(e, click.UsageError) else EXIT_ERROR
+    except FileIntelError as e:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"error: {e}", err=True)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except Exception as e:  # a bug, not a user error: say so in one line
+        if debug:
+            traceback.print_exc()
+        else:
+            click.echo(
+                f"error: unexpected {type(e).__name__}: {e} (rerun with --debug for details)",
+                err=True,
+            )
+        return EXIT_ERROR
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

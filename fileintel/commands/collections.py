@@ -1,0 +1,172 @@
+"""``fileintel collections``: create, register files, request processing, and ask how it goes."""
+
+from __future__ import annotations
+
+import click
+
+from fileintel.commands.common import AppContext, pass_app, print_json
+from fileintel.commands.render import render_collection_list, render_history, render_status
+from fileintel.db import read_tx, write_tx
+from fileintel.store import collections as store
+from fileintel.store import documents as docs_store
+from fileintel.store.runs import request_processing
+from fileintel.store.status import collection_status, history, list_collections
+
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+@click.group()
+def collections() -> None:
+    """Collections of documents and their processing status."""
+
+
+@collections.command()
+@click.argument("name")
+@click.option("--description", default=None, help="A note about what the collection holds.")
+@JSON_OPTION
+@pass_app
+def create(app: AppContext, name: str, description: str | None, as_json: bool) -> None:
+    """Create an empty collection called NAME."""
+    with write_tx(app.engine) as conn:
+        collection_id = store.create_collection(conn, name, description)
+    if as_json:
+        print_json({"id": collection_id, "name": name, "status": "created"})
+    else:
+        click.echo(f"created collection '{name}' ({collection_id})")
+
+
+@collections.command()
+@click.argument("name_or_id")
+@click.argument("paths", nargs=-1, required=True)
+@JSON_OPTION
+@pass_app
+def add(app: AppContext, name_or_id: str, paths: tuple[str, ...], as_json: bool) -> None:
+    """Register files and directories (recursively) as documents of a collection."""
+    facts = docs_store.scan_paths(paths)
+    with write_tx(app.engine) as conn:
+        collection = store.find_collection(conn, name_or_id)
+        result = docs_store.register_documents(conn, collection.id, facts)
+    if as_json:
+        print_json(result.as_dict())
+        return
+    click.echo(
+        f"{collection.name}: added {len(result.added)}, updated {len(result.updated)}, "
+        f"unchanged {len(result.unchanged)}, same content as another document "
+        f"{len(result.duplicates)}"
+    )
+    for path, existing in result.duplicates:
+        click.echo(f"  not added: {path} has the same content as {existing}")
+
+
+@collections.command("list")
+@click.option("--status", "status_filter", default=None, help="Only collections in this status.")
+@click.option("--stuck", is_flag=True, help="Only collections with warnings.")
+@JSON_OPTION
+@pass_app
+def list_(app: AppContext, status_filter: str | None, stuck: bool, as_json: bool) -> None:
+    """List collections with their status and warnings."""
+    wanted = store.parse_status_filter(status_filter)
+    with read_tx(app.engine) as conn:
+        rows = list_collections(conn, status=wanted, stuck=stuck)
+    if as_json:
+        print_json(rows)
+    else:
+        render_collection_list(rows)
+
+
+@collections.command()
+@click.argument("name_or_id")
+@JSON_OPTION
+@pass_app
+def status(app: AppContext, name_or_id: str, as_json: bool) -> None:
+    """Is the collection done, and if not, why?"""
+    with read_tx(app.engine) as conn:
+        view = collection_status(conn, store.find_collection(conn, name_or_id))
+    if as_json:
+        print_json(view)
+    else:
+        render_status(view)
+
+
+@collections.command("history")
+@click.argument("name_or_id")
+@JSON_OPTION
+@pass_app
+def history_(app: AppContext, name_or_id: str, as_json: bool) -> None:
+    """Every status change of a collection, with time, run, actor and message."""
+    with read_tx(app.engine) as conn:
+        rows = history(conn, store.find_collection(conn, name_or_id).id)
+    if as_json:
+        print_json(rows)
+    else:
+        render_history(rows)
+
+
+@collections.command()
+@click.argument("name_or_id")
+@click.option("--state", default=None, help="Only documents in this state.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many.")
+@JSON_OPTION
+@pass_app
+def documents(
+    app: AppContext, name_or_id: str, state: str | None, limit: int | None, as_json: bool
+) -> None:
+    """The documents of a collection and their state in the current run."""
+    wanted = docs_store.parse_state_filter(state)
+    with read_tx(app.engine) as conn:
+        collection = store.find_collection(conn, name_or_id)
+        rows = docs_store.list_documents(conn, collection.id, wanted, limit)
+    if as_json:
+        print_json(
+            [
+                {k: r[k] for k in ("id", "path", "state", "error", "chunks", "attempts")}
+                for r in rows
+            ]
+        )
+        return
+    for r in rows:
+        error = f"  ({r['error']})" if r["error"] else ""
+        click.echo(f"{r['id']:>7}  {r['state']:<10} {r['chunks']:>5} chunks  {r['path']}{error}")
+    if not rows:
+        click.echo("no documents" + (f" in state {state}" if state else ""))
+
+
+@collections.command()
+@click.argument("name_or_id")
+@click.option("--wait", is_flag=True, help="Follow progress until the run ends.")
+@click.option("--no-embeddings", is_flag=True, help="Do not compute embeddings.")
+@click.option("--no-metadata", is_flag=True, help="Do not extract document metadata.")
+@click.option("--force", is_flag=True, help="Reprocess documents even if unchanged.")
+@JSON_OPTION
+@pass_app
+def process(
+    app: AppContext,
+    name_or_id: str,
+    wait: bool,
+    no_embeddings: bool,
+    no_metadata: bool,
+    force: bool,
+    as_json: bool,
+) -> int:
+    """Request processing of every document of a collection (a new run)."""
+    from fileintel.pipeline import PipelineOptions
+
+    options = PipelineOptions(embeddings=not no_embeddings, metadata=not no_metadata)
+    with write_tx(app.engine) as conn:
+        collection = store.find_collection(conn, name_or_id)
+        run_id = request_processing(
+            conn,
+            collection.id,
+            options={**options.as_dict(), "force": force},
+            deadline_seconds=app.settings.run_deadline_seconds,
+        )
+    if as_json and not wait:
+        print_json({"collection_id": collection.id, "run_id": run_id, "status": "queued"})
+        return 0
+    click.echo(f"queued run {run_id} for '{collection.name}'", err=as_json)
+    if not wait:
+        click.echo(f"follow it with 'fileintel collections watch {collection.name}'")
+        return 0
+    from fileintel.commands.follow_run import follow_until_terminal
+
+    return follow_until_terminal(app, collection.id, run_id, as_json=as_json)

@@ -1,0 +1,50 @@
+"""``fileintel db``: migrate the database and say where it stands."""
+
+from __future__ import annotations
+
+import click
+from sqlalchemy.exc import OperationalError
+
+from fileintel import migrate
+from fileintel.commands.common import AppContext, pass_app, print_json
+from fileintel.db import get_engine
+from fileintel.errors import DatabaseError
+
+
+@click.group()
+def db() -> None:
+    """Create or migrate the database schema."""
+
+
+def _safe_url(app: AppContext) -> str:
+    return get_engine(app.settings.database_url).url.render_as_string(hide_password=True)
+
+
+@db.command()
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+@pass_app
+def upgrade(app: AppContext, revision: str) -> None:
+    """Migrate the database to the newest schema (safe to run again)."""
+    try:
+        migrate.upgrade(app.settings.database_url, revision)
+    except OperationalError as e:
+        raise DatabaseError(f"cannot migrate {_safe_url(app)}: {str(e.orig).strip()}") from e
+    click.echo(f"database {_safe_url(app)} is at revision {migrate.head_revision()}")
+
+
+@db.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def current(app: AppContext, as_json: bool) -> None:
+    """Show the database's schema revision and whether it is the newest."""
+    engine = get_engine(app.settings.database_url)
+    try:
+        revision = migrate.current_revision(engine)
+    except OperationalError as e:
+        raise DatabaseError(f"cannot reach {_safe_url(app)}: {str(e.orig).strip()}") from e
+    head = migrate.head_revision()
+    if as_json:
+        print_json({"current": revision, "head": head, "up_to_date": revision == head})
+        return
+    state = "up to date" if revision == head else "run 'fileintel db upgrade'"
+    click.echo(f"{_safe_url(app)}: revision {revision or '(none)'}, head {head} ({state})")

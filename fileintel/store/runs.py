@@ -1,0 +1,199 @@
+"""Requesting processing (a new run) and reading runs.
+
+A request is one transaction: the collection moves to ``queued`` (guarded, so concurrent
+requests cannot both win), the run row is created, the run's documents are reset to
+``pending``, and the ``start_run`` message is written to the outbox for the relay to send.
+Nothing reaches the broker unless all of that committed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from fileintel.db import db_now
+from fileintel.errors import AlreadyProcessing, InputError, NotFound, StateError
+from fileintel.models.states import CollectionStatus, DocumentState, RunStatus
+from fileintel.models.tables import collections_t, documents_t, runs_t
+from fileintel.models.transitions import Transition, transition
+from fileintel.outbox.writer import add_dispatch, iso
+from fileintel.workers.broker import RUNS_QUEUE
+
+START_RUN_ACTOR = "start_run"
+PROCESS = "process"
+RETRY = "retry"
+
+
+def request_processing(
+    conn: Connection,
+    collection_id: str,
+    *,
+    options: dict[str, Any],
+    kind: str = PROCESS,
+    actor: str = "cli",
+    deadline_seconds: float | None = None,
+) -> str:
+    """Queue a new run of a collection; return the run id (the task id users see).
+
+    ``kind='process'`` takes every document; ``kind='retry'`` only those that failed.
+    Raises AlreadyProcessing when a run is queued or processing, InputError when there is
+    nothing to process.
+    """
+    c = collections_t.c
+    found = conn.execute(
+        select(
+            c.name, c.status, c.version, c.current_run_id, c.documents_total, c.documents_failed
+        ).where(c.id == collection_id)
+    ).one_or_none()
+    if found is None:
+        raise NotFound(f"collection {collection_id} does not exist")
+    if found.status in (CollectionStatus.QUEUED, CollectionStatus.PROCESSING):
+        raise AlreadyProcessing(collection_id, found.name, found.status, found.current_run_id)
+    count = found.documents_failed if kind == RETRY else found.documents_total
+    if count == 0:
+        what = "no failed documents to retry" if kind == RETRY else "no documents"
+        raise InputError(
+            f"collection '{found.name}' has {what}; add files with "
+            f"'fileintel collections add {found.name} PATH...'"
+        )
+    run_id = str(uuid.uuid4())
+    try:
+        change = transition(
+            conn,
+            collection_id,
+            CollectionStatus.QUEUED,
+            actor=actor,
+            expected_version=found.version,
+            new_run_id=run_id,
+            message=f"{kind} requested for {count} document{'s' if count != 1 else ''}",
+        )
+    except StateError as e:
+        # Someone else queued it between our read and our write.
+        again = conn.execute(select(c.status, c.current_run_id).where(c.id == collection_id)).one()
+        raise AlreadyProcessing(
+            collection_id, found.name, again.status, again.current_run_id
+        ) from e
+    _create_run(conn, change, run_id, kind, count, options, deadline_seconds)
+    _reset_documents(conn, collection_id, run_id, kind)
+    add_dispatch(conn, queue_name=RUNS_QUEUE, actor_name=START_RUN_ACTOR, args=[run_id])
+    return run_id
+
+
+def _create_run(
+    conn: Connection,
+    change: Transition,
+    run_id: str,
+    kind: str,
+    count: int,
+    options: dict[str, Any],
+    deadline_seconds: float | None,
+) -> None:
+    r = runs_t.c
+    attempt = conn.execute(
+        select(func.coalesce(func.max(r.attempt), 0) + 1).where(
+            r.collection_id == change.collection_id
+        )
+    ).scalar_one()
+    conn.execute(
+        insert(runs_t).values(
+            id=run_id,
+            collection_id=change.collection_id,
+            attempt=attempt,
+            kind=kind,
+            status=RunStatus.QUEUED.value,
+            options=options,
+            requested_at=change.at,
+            deadline_at=db_now(deadline_seconds) if deadline_seconds else None,
+            documents_total=count,
+            documents_pending=count,
+            documents_processing=0,
+            documents_done=0,
+            documents_failed=0,
+            documents_skipped=0,
+        )
+    )
+
+
+def _reset_documents(conn: Connection, collection_id: str, run_id: str, kind: str) -> None:
+    """Hand the run's documents to it, all pending, and move the collection's counters."""
+    d = documents_t.c
+    query = update(documents_t).where(d.collection_id == collection_id)
+    if kind == RETRY:
+        query = query.where(d.state == DocumentState.FAILED.value)
+    conn.execute(
+        query.values(
+            state=DocumentState.PENDING.value,
+            run_id=run_id,
+            attempt=0,
+            error=None,
+            dispatched_at=None,
+            lease_expires_at=None,
+        )
+    )
+    c = collections_t.c
+    if kind == RETRY:
+        values: dict[str, Any] = {
+            "documents_pending": c.documents_pending + c.documents_failed,
+            "documents_failed": 0,
+        }
+    else:
+        values = {
+            "documents_pending": c.documents_total,
+            "documents_processing": 0,
+            "documents_done": 0,
+            "documents_failed": 0,
+            "documents_skipped": 0,
+        }
+    conn.execute(update(collections_t).where(c.id == collection_id).values(values))
+
+
+def get_run(conn: Connection, run_id: str) -> Row[tuple[object, ...]]:
+    """The run with this id; NotFound names it and says where to look."""
+    row = conn.execute(select(runs_t).where(runs_t.c.id == run_id.strip())).one_or_none()
+    if row is None:
+        raise NotFound(
+            f"no run with id '{run_id}'; a collection's runs are listed by "
+            "'fileintel collections history NAME'"
+        )
+    return row
+
+
+def run_view(conn: Connection, run_id: str) -> dict[str, Any]:
+    """Everything ``runs show`` prints: which collection this task is for and what it is doing."""
+    run = get_run(conn, run_id)
+    c = collections_t.c
+    coll = conn.execute(
+        select(c.name, c.status, c.current_run_id).where(c.id == run.collection_id)
+    ).one()
+    return {
+        "id": run.id,
+        "collection_id": run.collection_id,
+        "collection_name": coll.name,
+        "collection_status": coll.status,
+        "is_current": coll.current_run_id == run.id,
+        "status": run.status,
+        "kind": run.kind,
+        "attempt": run.attempt,
+        "options": run.options,
+        "requested_at": iso(run.requested_at),
+        "started_at": iso(run.started_at) if run.started_at else None,
+        "finished_at": iso(run.finished_at) if run.finished_at else None,
+        "heartbeat_at": iso(run.heartbeat_at) if run.heartbeat_at else None,
+        "error": run.error,
+        "documents": counters(run),
+    }
+
+
+def counters(row: Any) -> dict[str, int]:
+    """The ``documents`` object of the JSON outputs, from a row with documents_* columns."""
+    return {
+        "total": row.documents_total,
+        "pending": row.documents_pending,
+        "processing": row.documents_processing,
+        "done": row.documents_done,
+        "failed": row.documents_failed,
+        "skipped": row.documents_skipped,
+    }
