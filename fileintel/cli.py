@@ -53,6 +53,8 @@ def _register_commands() -> None:
             continue
         for command in module.COMMANDS:
             cli.add_command(command)
+        for command in getattr(module, "COLLECTION_COMMANDS", []):
+            collections.collections.add_command(command)
 
 
 _register_commands()

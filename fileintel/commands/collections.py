@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import click
 
-from fileintel.commands.common import AppContext, pass_app, print_json
+from fileintel.commands.common import JSON_OPTION, AppContext, pass_app, print_json
 from fileintel.commands.render import render_collection_list, render_history, render_status
 from fileintel.db import read_tx, write_tx
 from fileintel.store import collections as store
 from fileintel.store import documents as docs_store
 from fileintel.store.runs import request_processing
 from fileintel.store.status import collection_status, history, list_collections
-
-JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
 @click.group()
@@ -149,15 +147,14 @@ def process(
     as_json: bool,
 ) -> int:
     """Request processing of every document of a collection (a new run)."""
-    from fileintel.pipeline import PipelineOptions
+    from fileintel.commands.processing import run_options
 
-    options = PipelineOptions(embeddings=not no_embeddings, metadata=not no_metadata)
     with write_tx(app.engine) as conn:
         collection = store.find_collection(conn, name_or_id)
         run_id = request_processing(
             conn,
             collection.id,
-            options={**options.as_dict(), "force": force},
+            options=run_options(no_embeddings, no_metadata, force),
             deadline_seconds=app.settings.run_deadline_seconds,
         )
     if as_json and not wait:

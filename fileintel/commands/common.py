@@ -14,6 +14,8 @@ from fileintel.config import Settings
 from fileintel.db import get_engine
 from fileintel.models.states import CollectionStatus
 
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2

@@ -49,6 +49,42 @@ def add_event(conn: Connection, topic: str, key: str, payload: dict[str, Any]) -
     return int(row)
 
 
+def dispatch_message(
+    queue_name: str,
+    actor_name: str,
+    args: tuple[Any, ...] | list[Any] = (),
+    kwargs: dict[str, Any] | None = None,
+    delay_seconds: float = 0.0,
+) -> dict[str, Any]:
+    """A Dramatiq message as a dict (``Message.asdict()`` layout), ready for a dispatch row."""
+    options: dict[str, Any] = {}
+    if delay_seconds > 0:
+        options["eta"] = int((time.time() + delay_seconds) * 1000)
+    return {
+        "queue_name": queue_name,
+        "actor_name": actor_name,
+        "args": list(args),
+        "kwargs": kwargs or {},
+        "options": options,
+        "message_id": str(uuid.uuid4()),
+        "message_timestamp": int(time.time() * 1000),
+    }
+
+
+def add_dispatches(conn: Connection, messages: list[dict[str, Any]]) -> None:
+    """Insert many due-now dispatch rows in one round trip (a run's fan-out)."""
+    if not messages:
+        return
+    now = db_now()
+    conn.execute(
+        insert(outbox_t).values(kind=DISPATCH, created_at=now, available_at=now, attempts=0),
+        [
+            {"topic": m["actor_name"], "key": f"dispatch:{m['message_id']}", "payload": m}
+            for m in messages
+        ],
+    )
+
+
 def add_dispatch(
     conn: Connection,
     *,
@@ -60,19 +96,8 @@ def add_dispatch(
     key: str | None = None,
 ) -> str:
     """Insert a dispatch row carrying a Dramatiq message; return the message id."""
-    message_id = str(uuid.uuid4())
-    options: dict[str, Any] = {}
-    if delay_seconds > 0:
-        options["eta"] = int((time.time() + delay_seconds) * 1000)
-    message = {
-        "queue_name": queue_name,
-        "actor_name": actor_name,
-        "args": list(args),
-        "kwargs": kwargs or {},
-        "options": options,
-        "message_id": message_id,
-        "message_timestamp": int(time.time() * 1000),
-    }
+    message = dispatch_message(queue_name, actor_name, args, kwargs, delay_seconds)
+    message_id = str(message["message_id"])
     conn.execute(
         insert(outbox_t).values(
             kind=DISPATCH,

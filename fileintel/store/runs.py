@@ -16,13 +16,12 @@ from sqlalchemy.engine import Connection
 
 from fileintel.db import db_now
 from fileintel.errors import AlreadyProcessing, InputError, NotFound, StateError
+from fileintel.messaging import RUNS_QUEUE, START_RUN_ACTOR
 from fileintel.models.states import CollectionStatus, DocumentState, RunStatus
 from fileintel.models.tables import collections_t, documents_t, runs_t
 from fileintel.models.transitions import Transition, transition
 from fileintel.outbox.writer import add_dispatch, iso
-from fileintel.workers.broker import RUNS_QUEUE
 
-START_RUN_ACTOR = "start_run"
 PROCESS = "process"
 RETRY = "retry"
 

@@ -1,6 +1,16 @@
-"""Dramatiq workers.
+"""Dramatiq workers: the broker factory, the actors, and the entry point.
 
-Importing this package only exposes the building blocks; ``fileintel.workers.entry`` is
-the module ``dramatiq`` loads (``dramatiq fileintel.workers.entry``, which is what
-``fileintel worker`` runs): it builds the broker from the environment and registers the actors.
+``dramatiq fileintel.workers`` (what ``fileintel worker`` runs) loads this package; run that
+way, it sets up the broker from the environment and declares the actors on it (see
+``fileintel.workers.entry``, also loadable directly as ``dramatiq fileintel.workers.entry``).
+Imported by anything else, the package does nothing on import: FileIntel's own processes
+build their broker explicitly, and there is no implicit default broker.
 """
+
+from __future__ import annotations
+
+import os
+import sys
+
+if os.path.basename(sys.argv[0]).startswith("dramatiq"):
+    from fileintel.workers import entry as entry

@@ -20,11 +20,7 @@ from dramatiq.middleware import (
 )
 
 from fileintel.errors import ConfigurationError, DocumentError, StateError
-
-#: Queues. Runs are started on their own queue so a long document backlog never delays
-#: the start (and therefore the "processing" status) of another collection's run.
-RUNS_QUEUE = "fileintel-runs"
-DOCUMENTS_QUEUE = "fileintel-documents"
+from fileintel.messaging import DOCUMENTS_QUEUE, RUNS_QUEUE
 
 MAX_RETRIES = 3
 MIN_BACKOFF_MS = 500

@@ -1,0 +1,186 @@
+"""Processing commands: ``ingest`` (the main job), ``cancel``, ``retry``, ``worker``, ``run``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+
+import click
+
+from fileintel.commands.common import JSON_OPTION, AppContext, pass_app, print_json
+from fileintel.commands.follow_run import follow_until_terminal
+from fileintel.db import write_tx
+from fileintel.errors import InputError, NotFound
+from fileintel.pipeline import PipelineOptions
+from fileintel.store import collections as store
+from fileintel.store.documents import register_documents, scan_paths
+from fileintel.store.lifecycle import cancel_run
+from fileintel.store.runs import RETRY, request_processing
+
+
+def run_options(no_embeddings: bool, no_metadata: bool, force: bool) -> dict[str, object]:
+    """The options stored with a run."""
+    options = PipelineOptions(embeddings=not no_embeddings, metadata=not no_metadata)
+    return {**options.as_dict(), "force": force}
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--collection", "name", required=True, help="Collection name (created if new).")
+@click.option("--no-embeddings", is_flag=True, help="Do not compute embeddings.")
+@click.option("--no-metadata", is_flag=True, help="Do not extract document metadata.")
+@click.option("--force", is_flag=True, help="Reprocess documents even if unchanged.")
+@JSON_OPTION
+@pass_app
+def ingest(
+    app: AppContext,
+    paths: tuple[str, ...],
+    name: str,
+    no_embeddings: bool,
+    no_metadata: bool,
+    force: bool,
+    as_json: bool,
+) -> int:
+    """Add PATHS to a collection, process it, follow progress and summarise.
+
+    Exit code: 0 completed, 3 completed with errors, 1 failed or cancelled.
+    """
+    facts = scan_paths(paths)
+    with write_tx(app.engine) as conn:
+        try:
+            collection_id = store.find_collection(conn, name).id
+        except NotFound:
+            collection_id = store.create_collection(conn, name)
+        added = register_documents(conn, collection_id, facts)
+        run_id = request_processing(
+            conn,
+            collection_id,
+            options=run_options(no_embeddings, no_metadata, force),
+            deadline_seconds=app.settings.run_deadline_seconds,
+        )
+    click.echo(
+        f"{name}: {len(added.added)} added, {len(added.updated)} updated, "
+        f"{len(added.unchanged)} unchanged, {len(added.duplicates)} duplicates; "
+        f"run {run_id}",
+        err=as_json,
+    )
+    return follow_until_terminal(app, collection_id, run_id, as_json=as_json)
+
+
+@click.command()
+@click.argument("name_or_id")
+@JSON_OPTION
+@pass_app
+def cancel(app: AppContext, name_or_id: str, as_json: bool) -> None:
+    """Cancel the queued or running run of a collection."""
+    with write_tx(app.engine) as conn:
+        collection = store.find_collection(conn, name_or_id)
+        if collection.status not in ("queued", "processing"):
+            raise InputError(
+                f"collection '{collection.name}' is {collection.status}; "
+                "only a queued or processing collection can be cancelled"
+            )
+        change = cancel_run(conn, collection.id)
+    if as_json:
+        print_json({"id": collection.id, "status": change.to_status.value, "run_id": change.run_id})
+    else:
+        click.echo(f"cancelled run {change.run_id} of '{collection.name}'")
+
+
+@click.command()
+@click.argument("name_or_id")
+@click.option("--wait", is_flag=True, help="Follow progress until the run ends.")
+@JSON_OPTION
+@pass_app
+def retry(app: AppContext, name_or_id: str, wait: bool, as_json: bool) -> int:
+    """Process again only the documents that failed (a new run)."""
+    with write_tx(app.engine) as conn:
+        collection = store.find_collection(conn, name_or_id)
+        options = {"force": True}
+        if collection.current_run_id:
+            from fileintel.store.runs import get_run
+
+            options = {**get_run(conn, collection.current_run_id).options, "force": True}
+        run_id = request_processing(
+            conn,
+            collection.id,
+            options=options,
+            kind=RETRY,
+            deadline_seconds=app.settings.run_deadline_seconds,
+        )
+    if not wait:
+        if as_json:
+            print_json({"collection_id": collection.id, "run_id": run_id, "status": "queued"})
+        else:
+            click.echo(f"queued retry run {run_id} for '{collection.name}'")
+        return 0
+    return follow_until_terminal(app, collection.id, run_id, as_json=as_json)
+
+
+@click.command()
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes (default: one per CPU).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Worker threads per process.",
+)
+@pass_app
+def worker(app: AppContext, processes: int | None, threads: int) -> None:
+    """Run Dramatiq workers (the same as 'dramatiq fileintel.workers')."""
+    if app.settings.is_embedded_broker:
+        raise InputError(
+            "FILEINTEL_BROKER_URL is stub:// (in-process); a separate worker "
+            "cannot reach it. Use 'fileintel run', or set a redis:// or amqp:// URL"
+        )
+    app.engine  # noqa: B018 - fail now, in one line, if the database is not migrated
+    env = {
+        **os.environ,
+        "FILEINTEL_DATABASE_URL": app.settings.database_url,
+        "FILEINTEL_BROKER_URL": app.settings.broker_url,
+    }
+    if app.settings.events_url:
+        env["FILEINTEL_EVENTS_URL"] = app.settings.events_url
+    dramatiq = os.path.join(os.path.dirname(sys.executable), "dramatiq")
+    args = [dramatiq, "fileintel.workers", "--threads", str(threads)]
+    if processes:
+        args += ["--processes", str(processes)]
+    os.execve(dramatiq, args, env)
+
+
+@click.command("run")
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=2, show_default=True, help="Worker threads."
+)
+@pass_app
+def run_embedded(app: AppContext, threads: int) -> None:
+    """Run worker threads, relay and sweeper in this process (the embedded mode)."""
+    from fileintel.logs import configure_logging
+    from fileintel.runtime import EmbeddedRuntime
+
+    if not app.settings.is_embedded_broker:
+        raise InputError(
+            "'fileintel run' is the embedded mode (stub:// broker); with "
+            f"{app.settings.broker_url} run 'honcho start' on the Procfile"
+        )
+    configure_logging(app.settings.log_format)
+    app.engine  # noqa: B018 - check the schema before starting threads
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with EmbeddedRuntime(app.settings, worker_threads=threads):
+        click.echo(f"FileIntel running on {app.settings.database_url} (Ctrl-C to stop)", err=True)
+        stop.wait()
+    click.echo("stopped", err=True)
+
+
+COMMANDS: list[click.Command] = [ingest, worker, run_embedded]
+COLLECTION_COMMANDS: list[click.Command] = [cancel, retry]

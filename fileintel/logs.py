@@ -1,0 +1,45 @@
+"""Logging: one line per event, text by default, JSON with FILEINTEL_LOG_FORMAT=json."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and any ``extra`` ids."""
+
+    FIELDS = ("collection_id", "run_id", "document_id")
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "at": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
+        for name in self.FIELDS:
+            if hasattr(record, name):
+                data[name] = getattr(record, name)
+        if record.exc_info:
+            data["error"] = self.formatException(record.exc_info)
+        return json.dumps(data)
+
+
+def configure_logging(log_format: str = "text", level: int = logging.INFO) -> None:
+    """Send FileIntel's logs to stderr in the chosen format (idempotent)."""
+    root = logging.getLogger()
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+        )
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("dramatiq").setLevel(logging.WARNING)

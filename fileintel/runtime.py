@@ -1,0 +1,84 @@
+"""The embedded mode: worker threads, the relay and the sweeper inside one process.
+
+Used by ``fileintel run`` (long-running) and by ``ingest`` / ``process --wait`` on the
+embedded defaults (``stub://`` broker). It is the same design as the Procfile deployment:
+the relay publishes this process's committed outbox rows to an in-process broker, whose
+worker threads run the same actors; other CLI processes reach it through the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import dramatiq
+
+from fileintel.config import Settings
+from fileintel.db import get_engine
+from fileintel.workers.actors import DocumentWorker, register_actors
+from fileintel.workers.broker import build_broker
+
+log = logging.getLogger("fileintel.runtime")
+
+DEFAULT_WORKER_THREADS = 2
+
+
+class EmbeddedRuntime:
+    """Starts and stops the in-process worker, relay and sweeper together."""
+
+    def __init__(self, settings: Settings, *, worker_threads: int = DEFAULT_WORKER_THREADS):
+        self.settings = settings
+        self.engine = get_engine(settings.database_url)
+        self.broker = build_broker("stub://")
+        register_actors(self.broker, DocumentWorker(settings, self.engine))
+        self.worker = dramatiq.Worker(
+            self.broker, worker_threads=worker_threads, worker_timeout=100
+        )
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._loops: list[tuple[str, Callable[[threading.Event], None]]] = [
+            ("relay", self._relay_loop),
+            ("sweeper", self._sweeper_loop),
+        ]
+
+    def _relay_loop(self, stop: threading.Event) -> None:
+        from fileintel.outbox.relay import build_relay
+
+        build_relay(self.settings, self.engine, broker=self.broker).run_forever(stop)
+
+    def _sweeper_loop(self, stop: threading.Event) -> None:
+        try:
+            from fileintel.sweeper import Sweeper
+        except ImportError:
+            return
+        Sweeper(self.settings, self.engine).run_forever(stop)
+
+    def start(self) -> None:
+        """Start worker threads, relay and sweeper."""
+        self.worker.start()
+        for name, loop in self._loops:
+            thread = threading.Thread(target=self._guard, args=(name, loop), name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _guard(self, name: str, loop: Callable[[threading.Event], None]) -> None:
+        try:
+            loop(self._stop)
+        except Exception:
+            log.exception("embedded %s stopped with an error", name)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop accepting work, let running messages finish, stop the daemons."""
+        self._stop.set()
+        self.worker.stop(timeout=int(timeout * 1000))
+        for thread in self._threads:
+            thread.join(timeout)
+        self.broker.close()
+
+    def __enter__(self) -> EmbeddedRuntime:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

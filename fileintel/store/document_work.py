@@ -1,0 +1,289 @@
+"""A worker's writes for one document: claim it, keep its lease, give it back, finish it.
+
+Every write is fenced on (run id, attempt number, state): a worker whose run was superseded
+or cancelled, or whose attempt was re-dispatched after its lease expired, gets ``StaleRun``
+and its transaction (chunks included) rolls back, so late finishers never change anything
+(invariant F). Finishing replaces the document's chunks, so a redelivered message leaves the
+database as one delivery would (invariant I).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
+
+from fileintel.db import db_now
+from fileintel.errors import StaleRun
+from fileintel.models.states import DocumentState, RunStatus
+from fileintel.models.tables import chunks_t, collections_t, documents_t, runs_t
+from fileintel.models.transitions import Transition
+from fileintel.outbox.writer import add_event, iso, new_event_id
+from fileintel.pipeline import ProcessedDocument
+from fileintel.pipeline.embedding import to_bytes
+from fileintel.store.lifecycle import (
+    finalize_run,
+    move_counters,
+    options_fingerprint,
+    run_is_finished,
+)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A document owned by one attempt of one run, under a lease."""
+
+    run_id: str
+    document_id: int
+    attempt: int
+    collection_id: str
+    collection_name: str
+    path: str
+    media_type: str
+    sha256: str
+    options: dict[str, Any]
+    lease_expires_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What finishing a document did; ``run_finished`` is set when it closed the run."""
+
+    state: DocumentState
+    counters: Any
+    run_finished: Transition | None
+
+
+def _stale(conn: Connection, run_id: str, document_id: int, attempt: int) -> StaleRun:
+    """Explain why a fenced document write matched nothing."""
+    d = documents_t.c
+    row = conn.execute(
+        select(d.run_id, d.attempt, d.state).where(d.id == document_id)
+    ).one_or_none()
+    if row is None:
+        reason = "the document no longer exists"
+    elif row.run_id != run_id:
+        reason = f"the document now belongs to run {row.run_id}"
+    elif row.attempt != attempt:
+        reason = f"attempt {attempt} was superseded by attempt {row.attempt}"
+    else:
+        reason = f"the document is {row.state} (already handled)"
+    return StaleRun(f"document {document_id}", run_id, reason)
+
+
+def claim_document(
+    conn: Connection, run_id: str, document_id: int, attempt: int, lease_seconds: float
+) -> Claim:
+    """``pending → processing`` for this attempt, with a lease; StaleRun if not ours."""
+    d = documents_t.c
+    row = conn.execute(
+        update(documents_t)
+        .where(
+            d.id == document_id,
+            d.run_id == run_id,
+            d.attempt == attempt,
+            d.state == DocumentState.PENDING.value,
+        )
+        .values(state=DocumentState.PROCESSING.value, lease_expires_at=db_now(lease_seconds))
+        .returning(d.collection_id, d.path, d.media_type, d.sha256, d.lease_expires_at)
+    ).one_or_none()
+    if row is None:
+        raise _stale(conn, run_id, document_id, attempt)
+    move_counters(conn, row.collection_id, run_id, DocumentState.PENDING, DocumentState.PROCESSING)
+    run = conn.execute(select(runs_t.c.options, runs_t.c.status).where(runs_t.c.id == run_id)).one()
+    if run.status != RunStatus.PROCESSING:
+        raise StaleRun(f"document {document_id}", run_id, f"the run is {run.status}")
+    name = conn.execute(
+        select(collections_t.c.name).where(collections_t.c.id == row.collection_id)
+    ).scalar_one()
+    return Claim(
+        run_id,
+        document_id,
+        attempt,
+        row.collection_id,
+        name,
+        row.path,
+        row.media_type,
+        row.sha256,
+        dict(run.options),
+        row.lease_expires_at,
+    )
+
+
+def renew_lease(conn: Connection, claim: Claim, lease_seconds: float) -> dt.datetime:
+    """Push the lease forward (a heartbeat); StaleRun when the claim was taken away."""
+    d = documents_t.c
+    expires = conn.execute(
+        update(documents_t)
+        .where(
+            d.id == claim.document_id,
+            d.run_id == claim.run_id,
+            d.attempt == claim.attempt,
+            d.state == DocumentState.PROCESSING.value,
+        )
+        .values(lease_expires_at=db_now(lease_seconds))
+        .returning(d.lease_expires_at)
+    ).scalar_one_or_none()
+    if expires is None:
+        raise _stale(conn, claim.run_id, claim.document_id, claim.attempt)
+    conn.execute(update(runs_t).where(runs_t.c.id == claim.run_id).values(heartbeat_at=db_now()))
+    return expires
+
+
+def release_claim(conn: Connection, claim: Claim) -> None:
+    """``processing → pending`` for the same attempt, so a retry of the message can claim it."""
+    d = documents_t.c
+    updated = conn.execute(
+        update(documents_t)
+        .where(
+            d.id == claim.document_id,
+            d.run_id == claim.run_id,
+            d.attempt == claim.attempt,
+            d.state == DocumentState.PROCESSING.value,
+        )
+        .values(state=DocumentState.PENDING.value, lease_expires_at=None)
+    ).rowcount
+    if updated != 1:
+        raise _stale(conn, claim.run_id, claim.document_id, claim.attempt)
+    move_counters(
+        conn, claim.collection_id, claim.run_id, DocumentState.PROCESSING, DocumentState.PENDING
+    )
+
+
+def finish_document(
+    conn: Connection,
+    claim: Claim,
+    result: ProcessedDocument | None,
+    error: str | None = None,
+    *,
+    actor: str = "worker",
+) -> Finished:
+    """Write a document's outcome; the last document of the run closes the run.
+
+    One transaction: the document's state, its chunks (replaced, never duplicated), the
+    collection's and run's counters, a progress event, and, when it is the last one, the
+    run's and collection's final status with history and outbox event.
+    """
+    state = DocumentState.DONE if result is not None else DocumentState.FAILED
+    d = documents_t.c
+    updated = conn.execute(
+        update(documents_t)
+        .where(
+            d.id == claim.document_id,
+            d.run_id == claim.run_id,
+            d.attempt == claim.attempt,
+            d.state == DocumentState.PROCESSING.value,
+        )
+        .values(_document_values(claim, result, error))
+    ).rowcount
+    if updated != 1:
+        raise _stale(conn, claim.run_id, claim.document_id, claim.attempt)
+    old_chunks, old_embedded = _replace_chunks(conn, claim, result)
+    new_chunks = len(result.chunks) if result is not None else 0
+    new_embedded = new_chunks if result is not None and result.embeddings is not None else 0
+    counters = move_counters(
+        conn,
+        claim.collection_id,
+        claim.run_id,
+        DocumentState.PROCESSING,
+        state,
+        chunks_delta=new_chunks - old_chunks,
+        embedded_delta=new_embedded - old_embedded,
+    )
+    _progress_event(conn, claim, state, error, new_chunks, counters)
+    closed = finalize_run(conn, claim.run_id, actor=actor) if run_is_finished(counters) else None
+    return Finished(state, counters, closed)
+
+
+def _document_values(
+    claim: Claim, result: ProcessedDocument | None, error: str | None
+) -> dict[str, Any]:
+    common = {"lease_expires_at": None, "finished_at": db_now()}
+    if result is None:
+        return {**common, "state": DocumentState.FAILED.value, "error": error or "failed"}
+    embedded = len(result.chunks) if result.embeddings is not None else 0
+    return {
+        **common,
+        "state": DocumentState.DONE.value,
+        "error": None,
+        "chunk_count": len(result.chunks),
+        "embedded_count": embedded,
+        "metadata": result.metadata,
+        "processed_sha256": claim.sha256,
+        "processed_options": options_fingerprint(claim.options),
+    }
+
+
+def _replace_chunks(
+    conn: Connection, claim: Claim, result: ProcessedDocument | None
+) -> tuple[int, int]:
+    """Delete the document's chunks and insert the new ones; return the old counts."""
+    c = chunks_t.c
+    old = conn.execute(
+        delete(chunks_t).where(c.document_id == claim.document_id).returning(c.embedding_dim)
+    ).all()
+    old_embedded = sum(1 for row in old if row.embedding_dim is not None)
+    if result is None:
+        # A failed document keeps no stale chunks: search must not return them.
+        return len(old), old_embedded
+    rows = []
+    for i, chunk in enumerate(result.chunks):
+        vector = result.embeddings[i] if result.embeddings is not None else None
+        rows.append(
+            {
+                "document_id": claim.document_id,
+                "collection_id": claim.collection_id,
+                "ordinal": chunk.ordinal,
+                "text": chunk.text,
+                "start_offset": chunk.start,
+                "end_offset": chunk.end,
+                "token_count": chunk.token_count,
+                "embedding": to_bytes(vector) if vector is not None else None,
+                "embedding_model": result.embedding_model if vector is not None else None,
+                "embedding_dim": int(vector.shape[0]) if vector is not None else None,
+            }
+        )
+    if rows:
+        conn.execute(insert(chunks_t), rows)
+    return len(old), old_embedded
+
+
+def _progress_event(
+    conn: Connection,
+    claim: Claim,
+    state: DocumentState,
+    error: str | None,
+    chunks: int,
+    counters: Any,
+) -> None:
+    event_type = f"document.{state.value}"
+    add_event(
+        conn,
+        event_type,
+        claim.collection_id,
+        {
+            "event_id": new_event_id(),
+            "type": event_type,
+            "collection_id": claim.collection_id,
+            "collection_name": claim.collection_name,
+            "run_id": claim.run_id,
+            "document_id": claim.document_id,
+            "path": claim.path,
+            "state": state.value,
+            "error": error,
+            "chunks": chunks,
+            "attempt": claim.attempt,
+            "documents": {
+                "total": counters.documents_total,
+                "pending": counters.documents_pending,
+                "processing": counters.documents_processing,
+                "done": counters.documents_done,
+                "failed": counters.documents_failed,
+                "skipped": counters.documents_skipped,
+            },
+            "at": iso(dt.datetime.now(dt.UTC)),
+        },
+    )

@@ -1,0 +1,234 @@
+"""The actors: thin wrappers that call named database operations and the pipeline.
+
+``start_run`` moves a run to processing and fans out one ``process_document`` message per
+document through the outbox. ``process_document`` claims a document under a lease, runs the
+pipeline while a heartbeat keeps the lease, and commits the outcome; the last document
+closes the run in that same transaction. No chord, no callback, no result backend.
+
+Failure handling:
+- ``DocumentError`` (empty, corrupt, unsupported ...) marks the document failed at once.
+- ``StateError`` (the run was cancelled or superseded, the attempt re-dispatched) means the
+  work belongs to someone else now: the message is dropped, nothing is written.
+- Anything else is transient: the claim is given back and Dramatiq retries with backoff;
+  when the retries are used up the document is marked failed with the last error.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage
+from sqlalchemy import Engine
+
+from fileintel.config import Settings
+from fileintel.db import get_engine, write_tx
+from fileintel.errors import DocumentError, StateError
+from fileintel.messaging import (
+    DOCUMENTS_QUEUE,
+    PROCESS_DOCUMENT_ACTOR,
+    RUNS_QUEUE,
+    START_RUN_ACTOR,
+)
+from fileintel.pipeline import PipelineOptions, process_file
+from fileintel.pipeline.embedding import Embedder, get_embedder
+from fileintel.store.document_work import (
+    Claim,
+    claim_document,
+    finish_document,
+    release_claim,
+    renew_lease,
+)
+from fileintel.store.lifecycle import begin_run
+from fileintel.workers.broker import MAX_RETRIES
+
+log = logging.getLogger("fileintel.worker")
+
+
+class LeaseKeeper:
+    """Renews a claim's lease every ``interval`` seconds in a background thread."""
+
+    def __init__(self, engine: Engine, claim: Claim, lease_seconds: float, interval: float):
+        self.engine, self.claim = engine, claim
+        self.lease_seconds, self.interval = lease_seconds, interval
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                with write_tx(self.engine) as conn:
+                    renew_lease(conn, self.claim, self.lease_seconds)
+            except StateError as e:
+                log.warning("lease lost: %s", e)
+                self.lost = True
+                return
+            except Exception:
+                log.exception(
+                    "heartbeat of document %s failed; will try again", self.claim.document_id
+                )
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object | TracebackType | None) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def pipeline_options(options: dict[str, Any]) -> PipelineOptions:
+    """The pipeline options stored with a run (unknown keys such as ``force`` ignored)."""
+    fields = PipelineOptions.__dataclass_fields__
+    return PipelineOptions(**{k: v for k, v in options.items() if k in fields})
+
+
+class DocumentWorker:
+    """The work behind the actors, bound to one process's settings and engine."""
+
+    def __init__(self, settings: Settings, engine: Engine | None = None):
+        self.settings = settings
+        self._engine = engine
+        self._embedder: Embedder | None = None
+
+    @property
+    def engine(self) -> Engine:
+        """The database engine, opened on first use."""
+        if self._engine is None:
+            self._engine = get_engine(self.settings.database_url)
+        return self._engine
+
+    @property
+    def embedder(self) -> Embedder:
+        """The configured embedder, created on first use (models can be slow to load)."""
+        if self._embedder is None:
+            self._embedder = get_embedder(self.settings.embedder)
+        return self._embedder
+
+    def start_run(self, run_id: str) -> None:
+        """Move a queued run to processing and dispatch its documents."""
+        try:
+            with write_tx(self.engine) as conn:
+                started = begin_run(conn, run_id)
+        except StateError as e:
+            log.info("start of run %s dropped: %s", run_id, e)
+            return
+        log.info(
+            "run %s started: %d documents dispatched, %d unchanged and skipped",
+            run_id,
+            started.dispatched,
+            started.skipped,
+        )
+
+    def process_document(self, run_id: str, document_id: int, attempt: int) -> None:
+        """Claim, process and commit one document of a run."""
+        try:
+            with write_tx(self.engine) as conn:
+                claim = claim_document(
+                    conn, run_id, document_id, attempt, self.settings.lease_seconds
+                )
+        except StateError as e:
+            log.info("document %s of run %s dropped: %s", document_id, run_id, e)
+            return
+        try:
+            with LeaseKeeper(
+                self.engine, claim, self.settings.lease_seconds, self.settings.heartbeat_seconds
+            ):
+                result = process_file(
+                    Path(claim.path),
+                    pipeline_options(claim.options),
+                    self.embedder,
+                    media_type=claim.media_type,
+                    sha256=claim.sha256,
+                )
+            self._finish(claim, result, None)
+        except DocumentError as e:
+            self._finish(claim, None, e.reason)
+        except StateError as e:
+            log.info("document %s of run %s fenced off: %s", document_id, run_id, e)
+        except Exception as e:
+            retries = _current_retries()
+            if retries >= MAX_RETRIES:
+                self._finish(claim, None, f"gave up after {retries + 1} tries: {e}")
+                return
+            log.warning(
+                "document %s of run %s failed (try %d), will retry: %s",
+                document_id,
+                run_id,
+                retries + 1,
+                e,
+            )
+            self._give_back(claim)
+            raise
+
+    def _finish(self, claim: Claim, result: Any, error: str | None) -> None:
+        try:
+            with write_tx(self.engine) as conn:
+                finished = finish_document(conn, claim, result, error)
+        except StateError as e:
+            log.info(
+                "result of document %s of run %s discarded: %s", claim.document_id, claim.run_id, e
+            )
+            return
+        log.info(
+            "document %s of run %s %s%s",
+            claim.document_id,
+            claim.run_id,
+            finished.state.value,
+            f": {error}" if error else "",
+        )
+        if finished.run_finished is not None:
+            log.info(
+                "run %s finished: collection %s is %s",
+                claim.run_id,
+                claim.collection_name,
+                finished.run_finished.to_status.value,
+            )
+
+    def _give_back(self, claim: Claim) -> None:
+        try:
+            with write_tx(self.engine) as conn:
+                release_claim(conn, claim)
+        except StateError as e:
+            log.info("document %s of run %s no longer ours: %s", claim.document_id, claim.run_id, e)
+
+
+def _current_retries() -> int:
+    message = CurrentMessage.get_current_message()
+    return int(message.options.get("retries", 0)) if message is not None else 0
+
+
+def register_actors(
+    broker: dramatiq.Broker, worker: DocumentWorker
+) -> dict[str, dramatiq.Actor[Any, Any]]:
+    """Declare FileIntel's actors on ``broker``, bound to ``worker``."""
+
+    def start_run(run_id: str) -> None:
+        worker.start_run(run_id)
+
+    def process_document(run_id: str, document_id: int, attempt: int) -> None:
+        worker.process_document(run_id, document_id, attempt)
+
+    return {
+        START_RUN_ACTOR: dramatiq.Actor(
+            start_run,
+            broker=broker,
+            actor_name=START_RUN_ACTOR,
+            queue_name=RUNS_QUEUE,
+            priority=0,
+            options={},
+        ),
+        PROCESS_DOCUMENT_ACTOR: dramatiq.Actor(
+            process_document,
+            broker=broker,
+            actor_name=PROCESS_DOCUMENT_ACTOR,
+            queue_name=DOCUMENTS_QUEUE,
+            priority=10,
+            options={},
+        ),
+    }

@@ -1,0 +1,20 @@
+"""What ``dramatiq`` loads: the broker from the environment, with the actors declared on it.
+
+``fileintel worker`` runs ``dramatiq fileintel.workers.entry``; the broker comes from
+FILEINTEL_BROKER_URL and the database from FILEINTEL_DATABASE_URL, validated at start-up.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+
+from fileintel.config import load_settings
+from fileintel.logs import configure_logging
+from fileintel.workers.actors import DocumentWorker, register_actors
+from fileintel.workers.broker import build_broker
+
+settings = load_settings()
+configure_logging(settings.log_format)
+broker = build_broker(settings.broker_url)
+register_actors(broker, DocumentWorker(settings))
+dramatiq.set_broker(broker)
