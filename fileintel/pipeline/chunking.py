@@ -1,0 +1,90 @@
+"""Split text into overlapping chunks that end at natural boundaries where possible."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_NON_SPACE = re.compile(r"\S")
+_SPACE = re.compile(r"\s")
+_SENTENCE_ENDS = (". ", "! ", "? ", ".\n", "!\n", "?\n", ".\t", ".\u3000", "\u3002")
+_WORD_BREAKS = (" ", "\n", "\t")
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    """One chunk: ``text == source[start:end]``, with no leading or trailing whitespace."""
+
+    ordinal: int
+    text: str
+    start: int
+    end: int
+    token_count: int
+
+
+def chunk_text(text: str, size: int = 1200, overlap: int = 200) -> list[TextChunk]:
+    """Split ``text`` into chunks of at most ``size`` chars, consecutive ones sharing <= overlap.
+
+    Each chunk ends at the last paragraph break inside its window if there is one in the
+    second half of the window (and past the overlap), else at the last sentence end, else
+    at the last whitespace, else exactly at ``size``. Chunks are trimmed of surrounding
+    whitespace, so ``source[chunk.start:chunk.end] == chunk.text`` always holds and the gaps
+    between chunks hold only whitespace. Whitespace-only text gives no chunks.
+    """
+    if size <= 0:
+        raise ValueError(f"chunk size must be positive, got {size}")
+    if not 0 <= overlap < size:
+        raise ValueError(f"chunk overlap must be in [0, size), got {overlap} for size {size}")
+    n = len(text)
+    chunks: list[TextChunk] = []
+    start = _skip_space(text, 0)
+    floor = start + 1  # a chunk must end past this, so that it holds something new
+    while start < n:
+        cut = _cut(text, start, size, overlap, floor)
+        # Trim trailing whitespace; text[start] is not whitespace, so end stays > start.
+        end = start + len(text[start:cut].rstrip())
+        piece = text[start:end]
+        chunks.append(TextChunk(len(chunks), piece, start, end, len(piece.split())))
+        fresh = _skip_space(text, end)  # first char the next chunk must include
+        if fresh >= n:
+            break
+        start = _next_start(text, start, end, overlap)
+        if start + size <= fresh:  # a long whitespace run: overlapping would add nothing
+            start = fresh
+        floor = fresh + 1
+    return chunks
+
+
+def _skip_space(text: str, pos: int) -> int:
+    """Return the index of the first non-whitespace char at or after ``pos``, or len(text)."""
+    m = _NON_SPACE.search(text, pos)
+    return m.start() if m else len(text)
+
+
+def _cut(text: str, start: int, size: int, overlap: int, floor: int) -> int:
+    """Return where the chunk starting at ``start`` should end (exclusive), >= ``floor``."""
+    window_end = start + size
+    if window_end >= len(text):
+        return len(text)
+    earliest = max(start + max(overlap + 1, size // 2), floor)
+    paragraph = text.rfind("\n\n", earliest, window_end + 2)
+    if paragraph != -1:
+        return paragraph
+    sentence = max(text.rfind(s, earliest, window_end + 1) for s in _SENTENCE_ENDS)
+    if sentence != -1:
+        return sentence + 1  # keep the punctuation mark, drop the space after it
+    word = max(text.rfind(s, earliest, window_end + 1) for s in _WORD_BREAKS)
+    if word != -1:
+        return word
+    return window_end
+
+
+def _next_start(text: str, start: int, end: int, overlap: int) -> int:
+    """Return where the next chunk starts: ``overlap`` chars before ``end``, at a word start."""
+    pos = max(end - overlap, start + 1)
+    if pos < end and not text[pos - 1].isspace() and not text[pos].isspace():
+        # Mid-word: move forward to the next word so chunks never start inside a word.
+        m = _SPACE.search(text, pos, end)
+        if m:
+            pos = m.start()
+    return _skip_space(text, pos)
