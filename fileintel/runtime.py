@@ -17,7 +17,9 @@ import dramatiq
 from fileintel.config import Settings
 from fileintel.db import get_engine
 from fileintel.workers.actors import DocumentWorker, register_actors
+from fileintel.heartbeats import HeartbeatThread
 from fileintel.workers.broker import build_broker
+from fileintel.workers.middleware import WorkerHeartbeat
 
 log = logging.getLogger("fileintel.runtime")
 
@@ -32,6 +34,8 @@ class EmbeddedRuntime:
         self.engine = get_engine(settings.database_url)
         self.broker = build_broker("stub://")
         register_actors(self.broker, DocumentWorker(settings, self.engine))
+        self.broker.add_middleware(WorkerHeartbeat(self.engine))
+        self.beats = [HeartbeatThread(self.engine, kind) for kind in ("relay", "scheduler")]
         self.worker = dramatiq.Worker(
             self.broker, worker_threads=worker_threads, worker_timeout=100
         )
@@ -57,6 +61,8 @@ class EmbeddedRuntime:
     def start(self) -> None:
         """Start worker threads, relay and sweeper."""
         self.worker.start()
+        for beat in self.beats:
+            beat.start()
         for name, loop in self._loops:
             thread = threading.Thread(target=self._guard, args=(name, loop), name=name, daemon=True)
             thread.start()
@@ -72,6 +78,8 @@ class EmbeddedRuntime:
         """Stop accepting work, let running messages finish, stop the daemons."""
         self._stop.set()
         self.worker.stop(timeout=int(timeout * 1000))
+        for beat in self.beats:
+            beat.stop()
         for thread in self._threads:
             thread.join(timeout)
         self.broker.close()

@@ -5,7 +5,12 @@ from __future__ import annotations
 import click
 
 from fileintel.commands.common import JSON_OPTION, AppContext, pass_app, print_json
-from fileintel.commands.render import render_collection_list, render_history, render_status
+from fileintel.commands.render import (
+    render_collection_list,
+    render_explain,
+    render_history,
+    render_status,
+)
 from fileintel.db import read_tx, write_tx
 from fileintel.store import collections as store
 from fileintel.store import documents as docs_store
@@ -74,16 +79,24 @@ def list_(app: AppContext, status_filter: str | None, stuck: bool, as_json: bool
 
 @collections.command()
 @click.argument("name_or_id")
+@click.option("--explain", is_flag=True, help="Also show transitions, leases and next moves.")
 @JSON_OPTION
 @pass_app
-def status(app: AppContext, name_or_id: str, as_json: bool) -> None:
+def status(app: AppContext, name_or_id: str, explain: bool, as_json: bool) -> None:
     """Is the collection done, and if not, why?"""
     with read_tx(app.engine) as conn:
-        view = collection_status(conn, store.find_collection(conn, name_or_id))
+        collection = store.find_collection(conn, name_or_id)
+        view = collection_status(conn, collection)
+        if explain:
+            from fileintel.store.explain import explain as explain_view
+
+            view["explain"] = explain_view(conn, collection)
     if as_json:
         print_json(view)
-    else:
-        render_status(view)
+        return
+    render_status(view)
+    if explain:
+        render_explain(view["explain"])
 
 
 @collections.command("history")

@@ -133,8 +133,14 @@ def retry(app: AppContext, name_or_id: str, wait: bool, as_json: bool) -> int:
     show_default=True,
     help="Worker threads per process.",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Expose Prometheus metrics on this port (one process: use --processes 1).",
+)
 @pass_app
-def worker(app: AppContext, processes: int | None, threads: int) -> None:
+def worker(app: AppContext, processes: int | None, threads: int, metrics_port: int | None) -> None:
     """Run Dramatiq workers (the same as 'dramatiq fileintel.workers')."""
     if app.settings.is_embedded_broker:
         raise InputError(
@@ -150,6 +156,8 @@ def worker(app: AppContext, processes: int | None, threads: int) -> None:
     if app.settings.events_url:
         env["FILEINTEL_EVENTS_URL"] = app.settings.events_url
     dramatiq = os.path.join(os.path.dirname(sys.executable), "dramatiq")
+    if metrics_port:
+        env["FILEINTEL_METRICS_PORT"] = str(metrics_port)
     args = [dramatiq, "fileintel.workers", "--threads", str(threads)]
     if processes:
         args += ["--processes", str(processes)]

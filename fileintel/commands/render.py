@@ -68,3 +68,29 @@ def render_history(rows: list[dict[str, Any]]) -> None:
             f"{r['seq']:>4}  {r['at']}  {r['from'] or '-':>21} -> {r['to']:<21} "
             f"by {r['actor']}{run}{message}"
         )
+
+
+def render_explain(explain: dict[str, Any]) -> None:
+    """Print the ``--explain`` part of ``collections status``."""
+    click.echo("  last transitions:")
+    for r in explain["last_transitions"]:
+        click.echo(
+            f"    {r['seq']:>3} {r['at']}  {r['from'] or '-'} -> {r['to']} "
+            f"by {r['actor']}" + (f": {r['message']}" if r["message"] else "")
+        )
+    if explain["notes"]:
+        click.echo("  recovery notes:")
+        for n in explain["notes"]:
+            click.echo(f"    {n['at']}  {n['decision']}: {n['message']}")
+    if explain["leases"]:
+        click.echo("  documents in progress (lease left, attempt):")
+        for lease in explain["leases"]:
+            left = lease["lease_seconds_left"]
+            state = f"{left:.0f} s left" if left >= 0 else f"EXPIRED {-left:.0f} s ago"
+            click.echo(
+                f"    {lease['document_id']:>7}  {state:<20} attempt {lease['attempt']}  "
+                f"{lease['path']}"
+            )
+    if explain["queue_position"] is not None:
+        click.echo(f"  queue position: {explain['queue_position']}")
+    click.echo("  allowed next: " + ", ".join(explain["allowed_next"]))

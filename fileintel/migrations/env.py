@@ -22,8 +22,9 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     return False
 
 
-def compare_type(context: Any, inspected: Any, metadata: Any, inspected_type: Any,
-                 metadata_type: Any) -> bool | None:
+def compare_type(
+    context: Any, inspected: Any, metadata: Any, inspected_type: Any, metadata_type: Any
+) -> bool | None:
     """Treat UTCDateTime as the DateTime it is stored as."""
     if isinstance(metadata_type, UTCDateTime):
         return not isinstance(inspected_type, DateTime)

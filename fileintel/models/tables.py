@@ -271,3 +271,27 @@ class ProcessHeartbeat(Base):
 
 
 process_heartbeats_t = cast(Table, ProcessHeartbeat.__table__)
+
+
+class RunNote(Base):
+    """Something done to a run that is not a status change (a re-dispatch, a repair).
+
+    Status changes are in ``status_events``; these notes explain what happened between
+    them ("lease of document 41 expired 93 s ago (attempt 1/3); re-dispatched").
+    """
+
+    __tablename__ = "run_notes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    collection_id: Mapped[str] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    run_id: Mapped[str] = mapped_column(String(36))
+    document_id: Mapped[int | None] = mapped_column(BigId)
+    decision: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_run_notes_collection_id", "collection_id", "id"),)
+
+
+run_notes_t = cast(Table, RunNote.__table__)

@@ -163,6 +163,11 @@ def transition(
 
 
 def _write_history_and_event(conn: Connection, change: Transition) -> None:
+    from fileintel.metrics import note_transition
+
+    note_transition(
+        conn, change.from_status.value if change.from_status else None, change.to_status.value
+    )
     conn.execute(
         insert(status_events_t).values(
             collection_id=change.collection_id,

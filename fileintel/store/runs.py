@@ -105,6 +105,7 @@ def _create_run(
             status=RunStatus.QUEUED.value,
             options=options,
             requested_at=change.at,
+            heartbeat_at=change.at,
             deadline_at=db_now(deadline_seconds) if deadline_seconds else None,
             documents_total=count,
             documents_pending=count,

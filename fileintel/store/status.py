@@ -13,8 +13,9 @@ from fileintel.db import db_now
 from fileintel.models.states import CollectionStatus
 from fileintel.models.tables import collections_t, runs_t, status_events_t
 from fileintel.outbox.writer import iso
+from fileintel.store.liveness import LivenessFacts, gather
 from fileintel.store.runs import counters
-from fileintel.store.warnings import Warning, counter_warnings
+from fileintel.store.warnings import Warning, counter_warnings, liveness_warnings
 
 
 def current_run(conn: Connection, collection: Any) -> Row[tuple[object, ...]] | None:
@@ -66,9 +67,13 @@ def collection_status(
     }
 
 
-def collect_warnings(conn: Connection, collection: Any, run: Any | None) -> list[Warning]:
-    """Every warning that applies to a collection (counters now; liveness rules join later)."""
-    return counter_warnings(collection, run)
+def collect_warnings(
+    conn: Connection, collection: Any, run: Any | None, facts: LivenessFacts | None = None
+) -> list[Warning]:
+    """Every warning that applies to a collection: counters, then liveness."""
+    if facts is None:
+        facts = gather(conn)
+    return counter_warnings(collection, run) + liveness_warnings(collection, facts)
 
 
 def list_collections(
@@ -88,9 +93,10 @@ def list_collections(
         else {}
     )
     result = []
+    facts = gather(conn)
     for row in rows:
         run = runs.get(row.current_run_id) if row.current_run_id else None
-        warnings = collect_warnings(conn, row, run)
+        warnings = collect_warnings(conn, row, run, facts)
         if stuck and not warnings:
             continue
         result.append(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fileintel.models.states import CollectionStatus
+from fileintel.store.liveness import OUTBOX_LAG_WARNING_SECONDS, LivenessFacts, open_collection
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,52 @@ def counter_warnings(collection: Any, run: Any | None) -> list[Warning]:
                 "unprocessed_documents",
                 f"{collection.documents_pending} documents were added after the last run; "
                 f"run 'fileintel collections process {collection.name}'",
+            )
+        )
+    return found
+
+
+#: An open collection without a live worker is only worth a warning after this long.
+NO_WORKER_GRACE_SECONDS = 15.0
+
+
+def liveness_warnings(collection: Any, facts: LivenessFacts) -> list[Warning]:
+    """Warnings about work that is not moving: expired leases, outbox lag, no workers."""
+    found: list[Warning] = []
+    expired = facts.expired.get(collection.id)
+    if expired is not None:
+        count, age = expired
+        hint = (
+            "the sweeper re-dispatches them"
+            if facts.schedulers_seen
+            else "no scheduler is running to recover them: start 'fileintel scheduler' "
+            "or run 'fileintel sweep'"
+        )
+        found.append(
+            Warning(
+                "lease_expired",
+                f"{count} document(s) lost their worker (lease expired {age:.0f} s ago); {hint}",
+            )
+        )
+    if not open_collection(collection):
+        return found
+    lag = facts.outbox.oldest_seconds
+    if lag is not None and lag > OUTBOX_LAG_WARNING_SECONDS:
+        found.append(
+            Warning(
+                "outbox_not_draining",
+                f"{facts.outbox.backlog} outbox message(s) waiting, the oldest for "
+                f"{lag:.0f} s; is 'fileintel relay' running? "
+                "(see 'fileintel outbox status')",
+            )
+        )
+    in_status = (facts.now - collection.status_updated_at).total_seconds()
+    if facts.workers_seen == 0 and in_status > NO_WORKER_GRACE_SECONDS:
+        found.append(
+            Warning(
+                "no_worker",
+                "no worker has been seen in the last minute; start 'fileintel "
+                "worker' (or 'fileintel run' on the embedded defaults)",
             )
         )
     return found

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -34,6 +35,7 @@ from fileintel.messaging import (
     RUNS_QUEUE,
     START_RUN_ACTOR,
 )
+from fileintel.metrics import DOCUMENT_SECONDS
 from fileintel.pipeline import PipelineOptions, process_file
 from fileintel.pipeline.embedding import Embedder, get_embedder
 from fileintel.store.document_work import (
@@ -135,6 +137,7 @@ class DocumentWorker:
         except StateError as e:
             log.info("document %s of run %s dropped: %s", document_id, run_id, e)
             return
+        started = time.monotonic()
         try:
             with LeaseKeeper(
                 self.engine, claim, self.settings.lease_seconds, self.settings.heartbeat_seconds
@@ -146,8 +149,10 @@ class DocumentWorker:
                     media_type=claim.media_type,
                     sha256=claim.sha256,
                 )
+            DOCUMENT_SECONDS.labels("done").observe(time.monotonic() - started)
             self._finish(claim, result, None)
         except DocumentError as e:
+            DOCUMENT_SECONDS.labels("failed").observe(time.monotonic() - started)
             self._finish(claim, None, e.reason)
         except StateError as e:
             log.info("document %s of run %s fenced off: %s", document_id, run_id, e)

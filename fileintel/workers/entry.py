@@ -6,15 +6,24 @@ FILEINTEL_BROKER_URL and the database from FILEINTEL_DATABASE_URL, validated at 
 
 from __future__ import annotations
 
+import os
+
 import dramatiq
 
 from fileintel.config import load_settings
 from fileintel.logs import configure_logging
+from fileintel.metrics import count_commits, serve
 from fileintel.workers.actors import DocumentWorker, register_actors
 from fileintel.workers.broker import build_broker
+from fileintel.workers.middleware import WorkerHeartbeat
 
 settings = load_settings()
 configure_logging(settings.log_format)
 broker = build_broker(settings.broker_url)
-register_actors(broker, DocumentWorker(settings))
+worker = DocumentWorker(settings)
+register_actors(broker, worker)
+broker.add_middleware(WorkerHeartbeat(worker.engine))
+count_commits(worker.engine)
+if os.environ.get("FILEINTEL_METRICS_PORT"):
+    serve(int(os.environ["FILEINTEL_METRICS_PORT"]), worker.engine)
 dramatiq.set_broker(broker)

@@ -1,4 +1,4 @@
-"""initial schema: collections, runs, documents, history, outbox, chunks, heartbeats
+"""initial schema: collections, runs, documents, history, notes, outbox, chunks, heartbeats
 
 On PostgreSQL a statement-level trigger on the outbox sends NOTIFY fileintel_outbox, so the
 relay wakes when a transaction that wrote outbox rows commits (NOTIFY is delivered at
@@ -291,6 +291,34 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_chunks_collection_id"), ["collection_id"], unique=False
         )
+    op.create_table(
+        "run_notes",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("collection_id", sa.String(length=36), nullable=False),
+        sa.Column("run_id", sa.String(length=36), nullable=False),
+        sa.Column(
+            "document_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("decision", sa.String(length=32), nullable=False),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("actor", sa.String(length=100), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["collection_id"],
+            ["collections.id"],
+            name=op.f("fk_run_notes_collection_id_collections"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_run_notes")),
+    )
+    with op.batch_alter_table("run_notes", schema=None) as batch_op:
+        batch_op.create_index("ix_run_notes_collection_id", ["collection_id", "id"], unique=False)
+
     _create_notify_trigger()
 
 
@@ -322,6 +350,10 @@ def _drop_notify_trigger() -> None:
 
 def downgrade() -> None:
     _drop_notify_trigger()
+    with op.batch_alter_table("run_notes", schema=None) as batch_op:
+        batch_op.drop_index("ix_run_notes_collection_id")
+
+    op.drop_table("run_notes")
     with op.batch_alter_table("chunks", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_chunks_collection_id"))
 

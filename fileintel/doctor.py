@@ -1,0 +1,137 @@
+"""``fileintel doctor``: each part of a deployment, checked, one line each (OK/WARN/FAIL)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, text
+
+from fileintel.config import Settings
+from fileintel.db import get_engine, read_tx
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's outcome."""
+
+    name: str
+    level: str  # OK | WARN | FAIL
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        """JSON form."""
+        return {"name": self.name, "level": self.level, "message": self.message}
+
+
+def _database(settings: Settings) -> tuple[Check, Engine | None]:
+    from fileintel import migrate
+
+    engine = get_engine(settings.database_url)
+    where = engine.url.render_as_string(hide_password=True)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        current = migrate.current_revision(engine)
+    except Exception as e:
+        return Check("database", "FAIL", f"{where} unreachable: {e}"), None
+    head = migrate.head_revision()
+    if current != head:
+        return Check(
+            "database",
+            "FAIL",
+            f"{where} at {current or 'no revision'}, expected {head}: run 'fileintel db upgrade'",
+        ), None
+    return Check("database", "OK", f"{where} reachable, schema at {head}"), engine
+
+
+def _broker(settings: Settings) -> Check:
+    url = settings.broker_url
+    if settings.is_embedded_broker:
+        return Check("broker", "OK", "stub:// (in-process; workers run inside 'fileintel run')")
+    try:
+        if url.startswith("redis"):
+            import redis
+
+            redis.Redis.from_url(url, socket_timeout=3).ping()
+        else:
+            import pika
+
+            pika.BlockingConnection(pika.URLParameters(url)).close()
+    except Exception as e:
+        return Check("broker", "FAIL", f"{url} unreachable: {e}")
+    return Check("broker", "OK", f"{url} reachable")
+
+
+def _events(settings: Settings) -> Check:
+    if not settings.events_url:
+        return Check("events", "OK", "no events sink configured (events stay in the database)")
+    import redis
+
+    try:
+        redis.Redis.from_url(settings.events_url, socket_timeout=3).ping()
+    except Exception as e:
+        return Check("events", "FAIL", f"{settings.events_url} unreachable: {e}")
+    return Check(
+        "events", "OK", f"{settings.events_url} reachable, stream {settings.events_stream}"
+    )
+
+
+def _with_db(engine: Engine, settings: Settings) -> list[Check]:
+    from fileintel.leader import lock_holder_exists
+    from fileintel.store.liveness import OUTBOX_LAG_WARNING_SECONDS, gather, stuck_collection_count
+
+    with read_tx(engine) as conn:
+        facts = gather(conn)
+        stuck = stuck_collection_count(conn)
+    checks = []
+    lag = facts.outbox.oldest_seconds
+    relay_level = "OK" if (lag or 0) <= OUTBOX_LAG_WARNING_SECONDS else "WARN"
+    checks.append(
+        Check(
+            "relay",
+            relay_level,
+            f"{facts.relays_seen} relay(s) seen; backlog {facts.outbox.backlog}, "
+            f"oldest {lag or 0:.0f} s, parked {facts.outbox.parked}",
+        )
+    )
+    holder = lock_holder_exists(engine)
+    if holder is None:
+        holder = facts.schedulers_seen > 0
+    checks.append(
+        Check(
+            "scheduler",
+            "OK" if holder else "WARN",
+            "a scheduler holds the sweep lock"
+            if holder
+            else "no scheduler holds the sweep lock: start 'fileintel scheduler'",
+        )
+    )
+    worker_level = "OK" if facts.workers_seen else "WARN"
+    checks.append(
+        Check(
+            "workers",
+            worker_level,
+            f"{facts.workers_seen} worker process(es) seen in the last minute",
+        )
+    )
+    checks.append(
+        Check(
+            "stuck",
+            "OK" if stuck == 0 else "WARN",
+            f"{stuck} stuck collection(s)"
+            + ("; see 'fileintel collections list --stuck'" if stuck else ""),
+        )
+    )
+    return checks
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    """Every check, in order; database-dependent ones only when the database is usable."""
+    db_check, engine = _database(settings)
+    checks = [db_check]
+    simple: list[Callable[[Settings], Check]] = [_broker, _events]
+    checks += [f(settings) for f in simple]
+    if engine is not None:
+        checks += _with_db(engine, settings)
+    return checks

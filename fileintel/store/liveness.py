@@ -1,0 +1,109 @@
+"""Liveness facts behind the "stuck" warnings and ``doctor``: expired leases, outbox lag,
+silent workers. Each is one indexed query, gathered once per command."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from fileintel.db import db_now
+from fileintel.models.states import CollectionStatus, DocumentState
+from fileintel.models.tables import collections_t, documents_t, outbox_t, runs_t
+
+#: The outbox is "not draining" when its oldest due row waits longer than this.
+OUTBOX_LAG_WARNING_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class OutboxFacts:
+    """The outbox as the relay sees it."""
+
+    backlog: int
+    parked: int
+    oldest_seconds: float | None
+
+
+def outbox_facts(conn: Connection) -> OutboxFacts:
+    """Backlog (parked included), parked count, and the oldest due row's age in seconds."""
+    o = outbox_t.c
+    row = conn.execute(
+        select(func.count(), func.count(o.parked_at), func.min(o.available_at), db_now()).where(
+            o.published_at.is_(None)
+        )
+    ).one()
+    oldest = None
+    if row[2] is not None:
+        available = row[2] if isinstance(row[2], dt.datetime) else dt.datetime.fromisoformat(row[2])
+        if available.tzinfo is None:
+            available = available.replace(tzinfo=dt.UTC)
+        oldest = max(0.0, (row[3] - available).total_seconds())
+    return OutboxFacts(int(row[0]), int(row[1]), oldest)
+
+
+def expired_leases_by_collection(conn: Connection) -> dict[str, tuple[int, float]]:
+    """Per collection: (documents whose lease expired, seconds since the oldest expired)."""
+    d = documents_t.c
+    now = conn.execute(select(db_now())).scalar_one()
+    rows = conn.execute(
+        select(d.collection_id, func.count(), func.min(d.lease_expires_at))
+        .where(d.state == DocumentState.PROCESSING.value, d.lease_expires_at < db_now())
+        .group_by(d.collection_id)
+    )
+    result = {}
+    for collection_id, count, oldest in rows:
+        if not isinstance(oldest, dt.datetime):
+            oldest = dt.datetime.fromisoformat(oldest).replace(tzinfo=dt.UTC)
+        result[collection_id] = (int(count), (now - oldest).total_seconds())
+    return result
+
+
+def stuck_collection_count(conn: Connection) -> int:
+    """Collections with expired leases, or open whose run is closed (or the reverse)."""
+    expired = set(expired_leases_by_collection(conn))
+    c, r = collections_t.c, runs_t.c
+    open_states = [CollectionStatus.QUEUED.value, CollectionStatus.PROCESSING.value]
+    mismatched = (
+        conn.execute(
+            select(c.id)
+            .join(runs_t, r.id == c.current_run_id)
+            .where(c.status.in_(open_states) != r.status.in_(open_states))
+        )
+        .scalars()
+        .all()
+    )
+    return len(expired | set(mismatched))
+
+
+@dataclass(frozen=True)
+class LivenessFacts:
+    """Everything the liveness warnings need, read once."""
+
+    expired: dict[str, tuple[int, float]]
+    outbox: OutboxFacts
+    workers_seen: int
+    relays_seen: int
+    schedulers_seen: int
+    now: dt.datetime
+
+
+def gather(conn: Connection) -> LivenessFacts:
+    """Read the liveness facts in a handful of indexed queries."""
+    from fileintel.heartbeats import seen_recently
+
+    return LivenessFacts(
+        expired=expired_leases_by_collection(conn),
+        outbox=outbox_facts(conn),
+        workers_seen=len(seen_recently(conn, "worker")),
+        relays_seen=len(seen_recently(conn, "relay")),
+        schedulers_seen=len(seen_recently(conn, "scheduler")),
+        now=conn.execute(select(db_now())).scalar_one(),
+    )
+
+
+def open_collection(collection: Any) -> bool:
+    """True while a collection waits for or undergoes processing."""
+    return collection.status in (CollectionStatus.QUEUED, CollectionStatus.PROCESSING)

@@ -1,0 +1,155 @@
+"""The sweeper: finds work whose lease expired or whose message was lost, and recovers it.
+
+Dead work is detected by expired leases, not by age: a slow document whose worker keeps
+heartbeating is never touched, and a dead one is noticed ``lease`` seconds after its last
+heartbeat, not an hour later. Each pass, in keyset batches:
+
+- documents whose lease expired: re-dispatch with the next attempt, or mark failed when
+  attempts are exhausted (closing the run if it was the last one);
+- documents dispatched but never claimed for ``dispatch_timeout``: re-dispatch;
+- runs queued for ``dispatch_timeout`` with no worker starting them: re-dispatch the start;
+  runs whose documents are all finished but which are still open: finalise; runs past their
+  deadline: fail; collections whose status disagrees with their run: repair.
+
+Every decision is one small transaction that re-checks its condition, so two sweeps (or a
+sweep and a worker) never both act, and every decision leaves a note or a history row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import partial
+
+from sqlalchemy import Engine, select
+
+from fileintel.config import Settings
+from fileintel.db import db_now, read_tx, write_tx
+from fileintel.errors import StateError
+from fileintel.store import recovery
+
+log = logging.getLogger("fileintel.sweeper")
+
+DEFAULT_BATCH_SIZE = 500
+
+
+@dataclass
+class SweepResult:
+    """What one pass decided, counted per decision; ``found`` counts candidates seen."""
+
+    decisions: Counter[str] = field(default_factory=Counter)
+    found: int = 0
+    errors: int = 0
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def acted(self) -> int:
+        """How many items the pass changed."""
+        return sum(self.decisions.values())
+
+
+class Sweeper:
+    """One sweep pass at a time; safe to run from several processes at once."""
+
+    def __init__(self, settings: Settings, engine: Engine, *, batch_size: int = DEFAULT_BATCH_SIZE):
+        self.settings = settings
+        self.engine = engine
+        self.batch_size = batch_size
+
+    def run_once(self, now: dt.datetime | None = None, *, dry_run: bool = False) -> SweepResult:
+        """One pass over every rule; ``now`` defaults to the database clock."""
+        if now is None:
+            with read_tx(self.engine) as conn:
+                now = conn.execute(select(db_now())).scalar_one()
+        result = SweepResult()
+        self._expired_leases(now, result, dry_run)
+        self._unclaimed(now, result, dry_run)
+        self._runs(now, result, dry_run)
+        if result.acted or result.errors:
+            log.info("sweep: %s", dict(result.decisions) or "nothing to do")
+        return result
+
+    def _expired_leases(self, now: dt.datetime, result: SweepResult, dry_run: bool) -> None:
+        after = 0
+        while True:
+            with read_tx(self.engine) as conn:
+                batch = recovery.expired_leases(conn, now, after, self.batch_size)
+            for doc in batch:
+                result.found += 1
+                if dry_run:
+                    result.messages.append(
+                        f"document {doc.id} (run {doc.run_id}): lease "
+                        f"expired at {doc.lease_expires_at.isoformat()}"
+                    )
+                    continue
+                self._decide(
+                    result,
+                    partial(
+                        recovery.recover_expired_lease,
+                        doc=doc,
+                        now=now,
+                        max_attempts=self.settings.max_document_attempts,
+                    ),
+                )
+            if len(batch) < self.batch_size:
+                return
+            after = batch[-1].id
+
+    def _unclaimed(self, now: dt.datetime, result: SweepResult, dry_run: bool) -> None:
+        older_than = now - dt.timedelta(seconds=self.settings.dispatch_timeout_seconds)
+        after = 0
+        while True:
+            with read_tx(self.engine) as conn:
+                batch = recovery.unclaimed_dispatches(conn, older_than, after, self.batch_size)
+            for doc in batch:
+                result.found += 1
+                if dry_run:
+                    result.messages.append(
+                        f"document {doc.id} (run {doc.run_id}): dispatched "
+                        f"at {doc.dispatched_at.isoformat()}, never claimed"
+                    )
+                    continue
+                self._decide(result, partial(recovery.recover_unclaimed, doc=doc, now=now))
+            if len(batch) < self.batch_size:
+                return
+            after = batch[-1].id
+
+    def _runs(self, now: dt.datetime, result: SweepResult, dry_run: bool) -> None:
+        start_timeout = now - dt.timedelta(seconds=self.settings.dispatch_timeout_seconds)
+        with read_tx(self.engine) as conn:
+            runs = recovery.runs_needing_attention(conn, now, start_timeout)
+        for run in runs:
+            result.found += 1
+            if dry_run:
+                result.messages.append(
+                    f"run {run.id}: {run.status} (collection "
+                    f"{run.collection_status}) needs attention"
+                )
+                continue
+            self._decide(result, partial(recovery.recover_run, run=run, now=now))
+
+    def _decide(self, result: SweepResult, decide: recovery.Decide) -> None:
+        try:
+            with write_tx(self.engine) as conn:
+                decision = decide(conn)
+        except StateError as e:
+            log.info("sweep: skipped, the state moved on: %s", e)
+            return
+        except Exception:
+            result.errors += 1
+            log.exception("sweep: a decision failed; the next pass will try again")
+            return
+        if decision is not None:
+            result.decisions[decision] += 1
+
+    def run_forever(self, stop: threading.Event, interval: float | None = None) -> None:
+        """Sweep every ``interval`` seconds until ``stop`` is set (embedded mode)."""
+        interval = interval or self.settings.sweep_interval_seconds
+        while not stop.wait(interval):
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("sweep pass failed; trying again in %.0f s", interval)
