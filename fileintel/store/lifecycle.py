@@ -228,7 +228,40 @@ def cancel_run(conn: Connection, collection_id: str, *, actor: str = "cli") -> T
         .where(r.id == current, r.status.in_([RunStatus.QUEUED.value, RunStatus.PROCESSING.value]))
         .values(status=RunStatus.CANCELLED.value, finished_at=db_now())
     )
+    _release_in_flight(conn, collection_id, current)
     return change
+
+
+def _release_in_flight(conn: Connection, collection_id: str, run_id: str) -> None:
+    """Give a cancelled run's in-flight documents back (pending), counters included.
+
+    Their workers' late writes stay fenced off: every write needs the document to be
+    ``processing`` under the worker's attempt.
+    """
+    d, c, r = documents_t.c, collections_t.c, runs_t.c
+    released = conn.execute(
+        update(documents_t)
+        .where(d.run_id == run_id, d.state == DocumentState.PROCESSING.value)
+        .values(state=DocumentState.PENDING.value, lease_expires_at=None)
+    ).rowcount
+    if not released:
+        return
+    conn.execute(
+        update(collections_t)
+        .where(c.id == collection_id)
+        .values(
+            documents_pending=c.documents_pending + released,
+            documents_processing=c.documents_processing - released,
+        )
+    )
+    conn.execute(
+        update(runs_t)
+        .where(r.id == run_id)
+        .values(
+            documents_pending=r.documents_pending + released,
+            documents_processing=r.documents_processing - released,
+        )
+    )
 
 
 def fail_run(conn: Connection, run_id: str, reason: str, *, actor: str) -> Transition:

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from fileintel.db import db_now
 from fileintel.models.states import CollectionStatus, DocumentState
 from fileintel.models.tables import collections_t, documents_t, outbox_t, runs_t
+from fileintel.store.recovery import document_run_is_processing
 
 #: The outbox is "not draining" when its oldest due row waits longer than this.
 OUTBOX_LAG_WARNING_SECONDS = 30.0
@@ -50,7 +51,11 @@ def expired_leases_by_collection(conn: Connection) -> dict[str, tuple[int, float
     now = conn.execute(select(db_now())).scalar_one()
     rows = conn.execute(
         select(d.collection_id, func.count(), func.min(d.lease_expires_at))
-        .where(d.state == DocumentState.PROCESSING.value, d.lease_expires_at < db_now())
+        .where(
+            d.state == DocumentState.PROCESSING.value,
+            d.lease_expires_at < db_now(),
+            document_run_is_processing(),
+        )
         .group_by(d.collection_id)
     )
     result = {}

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, exists, insert, select, update
 from sqlalchemy.engine import Connection
 
 from fileintel.db import db_now
@@ -57,6 +57,12 @@ def add_note(
     )
 
 
+def document_run_is_processing() -> Any:
+    """Only documents of runs still processing: a cancelled run's leftovers are not work."""
+    r = runs_t.c
+    return exists().where(r.id == documents_t.c.run_id, r.status == RunStatus.PROCESSING.value)
+
+
 def expired_leases(conn: Connection, now: dt.datetime, after_id: int, limit: int) -> list[Row[Any]]:
     """Documents in processing whose lease ended before ``now`` (keyset by id)."""
     d = documents_t.c
@@ -64,7 +70,10 @@ def expired_leases(conn: Connection, now: dt.datetime, after_id: int, limit: int
         conn.execute(
             select(d.id, d.run_id, d.attempt, d.collection_id, d.lease_expires_at)
             .where(
-                d.state == DocumentState.PROCESSING.value, d.lease_expires_at < now, d.id > after_id
+                d.state == DocumentState.PROCESSING.value,
+                d.lease_expires_at < now,
+                d.id > after_id,
+                document_run_is_processing(),
             )
             .order_by(d.id)
             .limit(limit)
@@ -85,6 +94,7 @@ def unclaimed_dispatches(
                 d.dispatched_at.is_not(None),
                 d.dispatched_at < older_than,
                 d.id > after_id,
+                document_run_is_processing(),
             )
             .order_by(d.id)
             .limit(limit)
