@@ -12,7 +12,7 @@ import click
 from fileintel.commands.common import JSON_OPTION, AppContext, pass_app, print_json
 from fileintel.commands.follow_run import follow_until_terminal
 from fileintel.db import write_tx
-from fileintel.errors import InputError, NotFound
+from fileintel.errors import AlreadyProcessing, InputError, NotFound
 from fileintel.pipeline import PipelineOptions
 from fileintel.store import collections as store
 from fileintel.store.documents import register_documents, scan_paths
@@ -54,18 +54,31 @@ def ingest(
         except NotFound:
             collection_id = store.create_collection(conn, name)
         added = register_documents(conn, collection_id, facts)
-        run_id = request_processing(
-            conn,
-            collection_id,
-            options=run_options(no_embeddings, no_metadata, force),
-            deadline_seconds=app.settings.run_deadline_seconds,
-        )
-    click.echo(
+    summary = (
         f"{name}: {len(added.added)} added, {len(added.updated)} updated, "
-        f"{len(added.unchanged)} unchanged, {len(added.duplicates)} duplicates; "
-        f"run {run_id}",
-        err=as_json,
+        f"{len(added.unchanged)} unchanged, {len(added.duplicates)} duplicates"
     )
+    try:
+        with write_tx(app.engine) as conn:
+            run_id = request_processing(
+                conn,
+                collection_id,
+                options=run_options(no_embeddings, no_metadata, force),
+                deadline_seconds=app.settings.run_deadline_seconds,
+            )
+    except AlreadyProcessing as busy:
+        # An earlier ingest is still running (or was interrupted): follow it rather than
+        # fail; on the embedded defaults this process's sweeper also recovers lost work.
+        if busy.run_id is None:
+            raise
+        run_id = busy.run_id
+        click.echo(
+            f"{summary}; '{name}' is already {busy.status} (run {run_id}): following it; "
+            "run ingest again afterwards to process new files",
+            err=as_json,
+        )
+    else:
+        click.echo(f"{summary}; run {run_id}", err=as_json)
     return follow_until_terminal(app, collection_id, run_id, as_json=as_json)
 
 
