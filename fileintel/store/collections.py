@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
+from typing import TypeVar
 
 from sqlalchemy import Row, exc, select
 from sqlalchemy.engine import Connection
@@ -13,6 +15,8 @@ from fileintel.models.tables import collections_t
 from fileintel.models.transitions import record_creation
 
 MAX_NAME_LENGTH = 200
+
+E = TypeVar("E", bound=enum.StrEnum)
 
 
 def validate_name(name: str) -> str:
@@ -60,10 +64,15 @@ def find_collection(conn: Connection, name_or_id: str) -> Row[tuple[object, ...]
 
 def parse_status_filter(value: str | None) -> CollectionStatus | None:
     """Turn a ``--status`` option into a status, or raise InputError listing the valid ones."""
+    return parse_choice(value, CollectionStatus, "status")
+
+
+def parse_choice(value: str | None, choices: type[E], what: str) -> E | None:
+    """``value`` as a member of ``choices`` (None stays None), or InputError listing them."""
     if value is None:
         return None
     try:
-        return CollectionStatus(value)
+        return choices(value)
     except ValueError as e:
-        valid = ", ".join(s.value for s in CollectionStatus)
-        raise InputError(f"unknown status '{value}'; valid statuses: {valid}") from e
+        valid = ", ".join(m.value for m in choices)
+        raise InputError(f"unknown {what} '{value}'; valid values: {valid}") from e

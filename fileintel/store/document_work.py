@@ -74,6 +74,17 @@ def _stale(conn: Connection, run_id: str, document_id: int, attempt: int) -> Sta
     return StaleRun(f"document {document_id}", run_id, reason)
 
 
+def _owned_by(claim: Claim) -> list[Any]:
+    """The fence of every write after a claim: same document, run and attempt, in processing."""
+    d = documents_t.c
+    return [
+        d.id == claim.document_id,
+        d.run_id == claim.run_id,
+        d.attempt == claim.attempt,
+        d.state == DocumentState.PROCESSING.value,
+    ]
+
+
 def claim_document(
     conn: Connection, run_id: str, document_id: int, attempt: int, lease_seconds: float
 ) -> Claim:
@@ -118,12 +129,7 @@ def renew_lease(conn: Connection, claim: Claim, lease_seconds: float) -> dt.date
     d = documents_t.c
     expires = conn.execute(
         update(documents_t)
-        .where(
-            d.id == claim.document_id,
-            d.run_id == claim.run_id,
-            d.attempt == claim.attempt,
-            d.state == DocumentState.PROCESSING.value,
-        )
+        .where(*_owned_by(claim))
         .values(lease_expires_at=db_now(lease_seconds))
         .returning(d.lease_expires_at)
     ).scalar_one_or_none()
@@ -135,15 +141,9 @@ def renew_lease(conn: Connection, claim: Claim, lease_seconds: float) -> dt.date
 
 def release_claim(conn: Connection, claim: Claim) -> None:
     """``processing → pending`` for the same attempt, so a retry of the message can claim it."""
-    d = documents_t.c
     updated = conn.execute(
         update(documents_t)
-        .where(
-            d.id == claim.document_id,
-            d.run_id == claim.run_id,
-            d.attempt == claim.attempt,
-            d.state == DocumentState.PROCESSING.value,
-        )
+        .where(*_owned_by(claim))
         .values(state=DocumentState.PENDING.value, lease_expires_at=None)
     ).rowcount
     if updated != 1:
@@ -168,16 +168,8 @@ def finish_document(
     run's and collection's final status with history and outbox event.
     """
     state = DocumentState.DONE if result is not None else DocumentState.FAILED
-    d = documents_t.c
     updated = conn.execute(
-        update(documents_t)
-        .where(
-            d.id == claim.document_id,
-            d.run_id == claim.run_id,
-            d.attempt == claim.attempt,
-            d.state == DocumentState.PROCESSING.value,
-        )
-        .values(_document_values(claim, result, error))
+        update(documents_t).where(*_owned_by(claim)).values(_document_values(claim, result, error))
     ).rowcount
     if updated != 1:
         raise _stale(conn, claim.run_id, claim.document_id, claim.attempt)

@@ -16,6 +16,7 @@ from fileintel.models.states import DocumentState
 from fileintel.models.tables import collections_t, documents_t
 from fileintel.pipeline import file_sha256
 from fileintel.pipeline.media import detect_media_type
+from fileintel.store.collections import parse_choice
 
 
 @dataclass(frozen=True)
@@ -188,10 +189,4 @@ def list_documents(
 
 def parse_state_filter(value: str | None) -> DocumentState | None:
     """Turn a ``--state`` option into a document state, or raise InputError."""
-    if value is None:
-        return None
-    try:
-        return DocumentState(value)
-    except ValueError as e:
-        valid = ", ".join(s.value for s in DocumentState)
-        raise InputError(f"unknown document state '{value}'; valid states: {valid}") from e
+    return parse_choice(value, DocumentState, "document state")
