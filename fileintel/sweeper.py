@@ -21,10 +21,13 @@ import datetime as dt
 import logging
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.engine import Connection
 
 from fileintel.config import Settings
 from fileintel.db import db_now, read_tx, write_tx
@@ -73,46 +76,56 @@ class Sweeper:
         return result
 
     def _expired_leases(self, now: dt.datetime, result: SweepResult, dry_run: bool) -> None:
-        after = 0
-        while True:
-            with read_tx(self.engine) as conn:
-                batch = recovery.expired_leases(conn, now, after, self.batch_size)
-            for doc in batch:
-                result.found += 1
-                if dry_run:
-                    result.messages.append(
-                        f"document {doc.id} (run {doc.run_id}): lease "
-                        f"expired at {doc.lease_expires_at.isoformat()}"
-                    )
-                    continue
-                self._decide(
-                    result,
-                    partial(
-                        recovery.recover_expired_lease,
-                        doc=doc,
-                        now=now,
-                        max_attempts=self.settings.max_document_attempts,
-                    ),
-                )
-            if len(batch) < self.batch_size:
-                return
-            after = batch[-1].id
+        self._scan(
+            result,
+            dry_run,
+            lambda conn, after: recovery.expired_leases(conn, now, after, self.batch_size),
+            lambda doc: (
+                f"document {doc.id} (run {doc.run_id}): lease expired at "
+                f"{doc.lease_expires_at.isoformat()}"
+            ),
+            lambda doc: partial(
+                recovery.recover_expired_lease,
+                doc=doc,
+                now=now,
+                max_attempts=self.settings.max_document_attempts,
+            ),
+        )
 
     def _unclaimed(self, now: dt.datetime, result: SweepResult, dry_run: bool) -> None:
         older_than = now - dt.timedelta(seconds=self.settings.dispatch_timeout_seconds)
+        self._scan(
+            result,
+            dry_run,
+            lambda conn, after: recovery.unclaimed_dispatches(
+                conn, older_than, after, self.batch_size
+            ),
+            lambda doc: (
+                f"document {doc.id} (run {doc.run_id}): dispatched at "
+                f"{doc.dispatched_at.isoformat()}, never claimed"
+            ),
+            lambda doc: partial(recovery.recover_unclaimed, doc=doc, now=now),
+        )
+
+    def _scan(
+        self,
+        result: SweepResult,
+        dry_run: bool,
+        fetch: Callable[[Connection, int], list[Any]],
+        describe: Callable[[Any], str],
+        decider: Callable[[Any], recovery.Decide],
+    ) -> None:
+        """Walk candidates in keyset batches (by document id), deciding on each."""
         after = 0
         while True:
             with read_tx(self.engine) as conn:
-                batch = recovery.unclaimed_dispatches(conn, older_than, after, self.batch_size)
+                batch = fetch(conn, after)
             for doc in batch:
                 result.found += 1
                 if dry_run:
-                    result.messages.append(
-                        f"document {doc.id} (run {doc.run_id}): dispatched "
-                        f"at {doc.dispatched_at.isoformat()}, never claimed"
-                    )
-                    continue
-                self._decide(result, partial(recovery.recover_unclaimed, doc=doc, now=now))
+                    result.messages.append(describe(doc))
+                else:
+                    self._decide(result, decider(doc))
             if len(batch) < self.batch_size:
                 return
             after = batch[-1].id
