@@ -6,6 +6,7 @@ raises ``ConfigurationError`` naming the variable, which the CLI prints as one l
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -123,8 +124,8 @@ def _number(env: Mapping[str, str], name: str, default: float, cast: type = floa
         value = cast(raw)
     except ValueError as e:
         raise ConfigurationError(f"{name}: {raw!r} is not a number") from e
-    if value <= 0:
-        raise ConfigurationError(f"{name}: must be greater than 0, got {raw!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigurationError(f"{name}: must be a finite number greater than 0, got {raw!r}")
     return float(value)
 
 

@@ -95,6 +95,28 @@ def scan_paths(paths: Iterable[str]) -> list[FileFacts]:
     return facts
 
 
+def _record_new_content(conn: Connection, collection_id: str, known: Any, f: FileFacts) -> None:
+    """An edited file: new facts; a finished document is pending again (out of date).
+
+    It is detached from its run, so no late message of that run can claim it; the next
+    request processes it.
+    """
+    d = documents_t.c
+    values: dict[str, Any] = {"size": f.size, "sha256": f.sha256, "media_type": f.media_type}
+    finished = DocumentState(known.state).is_finished
+    if finished:
+        values.update(state=DocumentState.PENDING.value, run_id=None, attempt=0, error=None)
+    conn.execute(update(documents_t).where(d.id == known.id).values(values))
+    if finished:
+        c = collections_t.c
+        old = f"documents_{known.state}"
+        conn.execute(
+            update(collections_t)
+            .where(c.id == collection_id)
+            .values({old: c[old] - 1, "documents_pending": c.documents_pending + 1})
+        )
+
+
 def register_documents(
     conn: Connection, collection_id: str, facts: list[FileFacts]
 ) -> Registration:
@@ -103,7 +125,7 @@ def register_documents(
     existing = {
         row.path: row
         for row in conn.execute(
-            select(d.id, d.path, d.sha256).where(d.collection_id == collection_id)
+            select(d.id, d.path, d.sha256, d.state).where(d.collection_id == collection_id)
         )
     }
     by_hash = {row.sha256: row.path for row in existing.values()}
@@ -115,11 +137,7 @@ def register_documents(
             if known.sha256 == f.sha256:
                 result.unchanged.append(f.path)
             else:
-                conn.execute(
-                    update(documents_t)
-                    .where(d.id == known.id)
-                    .values(size=f.size, sha256=f.sha256, media_type=f.media_type)
-                )
+                _record_new_content(conn, collection_id, known, f)
                 result.updated.append(f.path)
             by_hash[f.sha256] = f.path
             continue
