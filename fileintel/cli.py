@@ -39,22 +39,25 @@ def cli(
 
 
 def _register_commands() -> None:
-    from fileintel.commands import collections, db, runs
+    from fileintel.commands import (
+        collections,
+        db,
+        operations,
+        outbox,
+        processing,
+        relay,
+        runs,
+        search,
+        watch,
+    )
 
-    cli.add_command(db.db)
-    cli.add_command(collections.collections)
-    cli.add_command(runs.runs)
-    for optional in ("outbox", "relay", "processing", "search", "operations"):
-        try:
-            module = __import__(f"fileintel.commands.{optional}", fromlist=["COMMANDS"])
-        except ModuleNotFoundError as e:
-            if e.name != f"fileintel.commands.{optional}":
-                raise
-            continue
+    for group in (db.db, collections.collections, runs.runs):
+        cli.add_command(group)
+    for module in (outbox, relay, processing, search, operations):
         for command in module.COMMANDS:
             cli.add_command(command)
-        for command in getattr(module, "COLLECTION_COMMANDS", []):
-            collections.collections.add_command(command)
+    for command in (*processing.COLLECTION_COMMANDS, watch.watch):
+        collections.collections.add_command(command)
 
 
 _register_commands()

@@ -16,8 +16,8 @@ import dramatiq
 
 from fileintel.config import Settings
 from fileintel.db import get_engine
-from fileintel.workers.actors import DocumentWorker, register_actors
 from fileintel.heartbeats import HeartbeatThread
+from fileintel.workers.actors import DocumentWorker, register_actors
 from fileintel.workers.broker import build_broker
 from fileintel.workers.middleware import WorkerHeartbeat
 
