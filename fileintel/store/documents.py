@@ -75,9 +75,13 @@ def scan_paths(paths: Iterable[str]) -> list[FileFacts]:
         else:
             files.append(path)
     facts: list[FileFacts] = []
+    seen: set[Path] = set()
     for f in files:
         try:
             resolved = f.resolve()
+            if resolved in seen:  # the same file named twice, or through a link
+                continue
+            seen.add(resolved)
             facts.append(
                 FileFacts(
                     path=str(resolved),
