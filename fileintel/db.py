@@ -47,7 +47,9 @@ def make_engine(url: str) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # No pre-ping (a round trip per transaction): a dropped connection fails one
+    # transaction, is invalidated, and the daemons retry their pass.
+    return create_engine(url, pool_recycle=1800, pool_size=5, max_overflow=10)
 
 
 def get_engine(url: str) -> Engine:

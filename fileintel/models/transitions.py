@@ -119,6 +119,47 @@ def transition(
     if only_from is not None:
         narrowed = set(only_from)
         sources = [s for s in sources if s in narrowed]
+    event_id = new_event_id()
+    recorded_run = run_id if new_run_id is _UNSET else (str(new_run_id) if new_run_id else None)
+    if conn.dialect.name == "postgresql":
+        row = conn.exec_driver_sql(
+            _PG_TRANSITION,
+            {
+                "id": collection_id,
+                "target": target.value,
+                "sources": [s.value for s in sources],
+                "expected_version": expected_version,
+                "fence": fence_run,
+                "run_id": run_id,
+                "set_run": new_run_id is not _UNSET,
+                "new_run_id": None if new_run_id is _UNSET else new_run_id,
+                "recorded_run": recorded_run,
+                "message": message,
+                "actor": actor,
+                "event_id": event_id,
+                "topic": STATUS_CHANGED,
+            },
+        ).one_or_none()
+        if row is None:
+            _raise_for_no_match(
+                conn, collection_id, target, sources, run_id, fence_run, expected_version
+            )
+        from fileintel.metrics import note_transition
+
+        note_transition(conn, row.previous_status, target.value)
+        return Transition(
+            collection_id,
+            row.name,
+            CollectionStatus(row.previous_status),
+            target,
+            row.last_seq,
+            row.version,
+            recorded_run,
+            event_id,
+            message,
+            actor,
+            row.status_updated_at.astimezone(dt.UTC),
+        )
     c = collections_t.c
     values: dict[str, object] = {
         "status": target.value,
@@ -152,14 +193,49 @@ def transition(
         to_status=target,
         seq=row.last_seq,
         version=row.version,
-        run_id=run_id if new_run_id is _UNSET else str(new_run_id),
-        event_id=new_event_id(),
+        run_id=recorded_run,
+        event_id=event_id,
         message=message,
         actor=actor,
         at=row.status_updated_at,
     )
     _write_history_and_event(conn, change)
     return change
+
+
+# On PostgreSQL the guarded UPDATE, the history row and the outbox event are one statement
+# (one round trip). The UPDATE takes the collection's row lock before the INSERTs, which
+# consume its RETURNING rows, draw their ids, so outbox ids stay in commit order per
+# collection. The event payload is the same object ``_write_history_and_event`` builds.
+_PG_TRANSITION = """
+WITH moved AS (
+    UPDATE collections
+       SET status = %(target)s, previous_status = status, status_updated_at = clock_timestamp(),
+           status_message = %(message)s, version = version + 1, last_seq = last_seq + 1,
+           current_run_id = CASE WHEN %(set_run)s THEN %(new_run_id)s ELSE current_run_id END
+     WHERE id = %(id)s AND status = ANY(%(sources)s)
+       AND (%(expected_version)s::int IS NULL OR version = %(expected_version)s::int)
+       AND (NOT %(fence)s OR current_run_id IS NOT DISTINCT FROM %(run_id)s)
+ RETURNING id, name, previous_status, last_seq, version, status_updated_at
+), history AS (
+    INSERT INTO status_events (collection_id, seq, run_id, from_status, to_status, message,
+                               actor, event_id, at)
+    SELECT id, last_seq, %(recorded_run)s, previous_status, %(target)s, %(message)s,
+           %(actor)s, %(event_id)s, status_updated_at FROM moved
+), announced AS (
+    INSERT INTO outbox (kind, topic, key, payload, created_at, available_at, attempts)
+    SELECT 'event', %(topic)s, id, json_build_object(
+               'event_id', %(event_id)s, 'type', %(topic)s, 'collection_id', id,
+               'collection_name', name, 'run_id', %(recorded_run)s, 'seq', last_seq,
+               'from', previous_status, 'to', %(target)s, 'message', %(message)s,
+               'actor', %(actor)s,
+               'at', to_char(status_updated_at AT TIME ZONE 'UTC',
+                             'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')),
+           clock_timestamp(), clock_timestamp(), 0
+      FROM moved
+)
+SELECT name, previous_status, last_seq, version, status_updated_at FROM moved
+"""
 
 
 def _write_history_and_event(conn: Connection, change: Transition) -> None:
