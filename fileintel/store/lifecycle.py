@@ -185,9 +185,19 @@ def run_is_finished(counters: Any) -> bool:
 def finalize_run(
     conn: Connection, run_id: str, *, actor: str = "worker", message: str | None = None
 ) -> Transition:
-    """Close a run whose documents are all finished: final status from its counters."""
+    """Close a run whose documents are all finished.
+
+    The final status describes the collection, not only this run: a retry whose documents
+    all fail again still leaves the earlier successes, so it ends ``completed_with_errors``.
+    """
     run = conn.execute(select(runs_t).where(runs_t.c.id == run_id)).one()
-    target = final_status(run.documents_done, run.documents_failed, run.documents_skipped)
+    c = collections_t.c
+    coll = conn.execute(
+        select(c.documents_done, c.documents_failed, c.documents_skipped).where(
+            c.id == run.collection_id
+        )
+    ).one()
+    target = final_status(coll.documents_done, coll.documents_failed, coll.documents_skipped)
     summary = message or (
         f"{run.documents_done} done, {run.documents_failed} failed, "
         f"{run.documents_skipped} skipped of {run.documents_total}"
