@@ -144,8 +144,9 @@ def _pg_now(element: db_now, compiler: Any, **kw: Any) -> str:
 
 @compiles(db_now, "sqlite")
 def _sqlite_now(element: db_now, compiler: Any, **kw: Any) -> str:
-    # Same text layout SQLAlchemy uses for SQLite DATETIME, so comparisons sort correctly.
+    # Same text layout SQLAlchemy uses for SQLite DATETIME (microseconds), so comparisons
+    # sort correctly and a value read back compares equal when bound again.
     if element.seconds is None:
-        return "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+        return "(strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')"
     arg = compiler.process(next(iter(element.clauses)), **kw)
-    return f"strftime('%Y-%m-%d %H:%M:%f', 'now', ({arg}) || ' seconds')"
+    return f"(strftime('%Y-%m-%d %H:%M:%f', 'now', ({arg}) || ' seconds') || '000')"

@@ -24,6 +24,12 @@ class Check:
         return {"name": self.name, "level": self.level, "message": self.message}
 
 
+def _first_line(error: BaseException) -> str:
+    orig = getattr(error, "orig", None) or error
+    lines = str(orig).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
 def _database(settings: Settings) -> tuple[Check, Engine | None]:
     from fileintel import migrate
 
@@ -34,7 +40,7 @@ def _database(settings: Settings) -> tuple[Check, Engine | None]:
             conn.execute(text("SELECT 1"))
         current = migrate.current_revision(engine)
     except Exception as e:
-        return Check("database", "FAIL", f"{where} unreachable: {e}"), None
+        return Check("database", "FAIL", f"{where} unreachable: {_first_line(e)}"), None
     head = migrate.head_revision()
     if current != head:
         return Check(
@@ -59,7 +65,7 @@ def _broker(settings: Settings) -> Check:
 
             pika.BlockingConnection(pika.URLParameters(url)).close()
     except Exception as e:
-        return Check("broker", "FAIL", f"{url} unreachable: {e}")
+        return Check("broker", "FAIL", f"{url} unreachable: {_first_line(e)}")
     return Check("broker", "OK", f"{url} reachable")
 
 
@@ -71,7 +77,7 @@ def _events(settings: Settings) -> Check:
     try:
         redis.Redis.from_url(settings.events_url, socket_timeout=3).ping()
     except Exception as e:
-        return Check("events", "FAIL", f"{settings.events_url} unreachable: {e}")
+        return Check("events", "FAIL", f"{settings.events_url} unreachable: {_first_line(e)}")
     return Check(
         "events", "OK", f"{settings.events_url} reachable, stream {settings.events_stream}"
     )

@@ -38,7 +38,8 @@ class LeaderLock:
                 return True
         if self.engine.dialect.name == "postgresql":
             self._conn = self.engine.raw_connection()
-            self._conn.autocommit = True
+            self._conn.detach()  # closing it must end the session, not return it to the pool
+            self._conn.driver_connection.autocommit = True
             cur = self._conn.cursor()
             cur.execute("SELECT pg_try_advisory_lock(%s)", (SWEEP_LOCK_KEY,))
             self.held = bool(cur.fetchone()[0])
@@ -92,7 +93,9 @@ def lock_holder_exists(engine: Engine) -> bool | None:
             conn.execute(
                 text(
                     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                    "AND ((classid::bigint << 32) | objid::bigint) = :key"
+                    "AND ((classid::bigint << 32) | objid::bigint) = :key "
+                    "AND database = (SELECT oid FROM pg_database "
+                    "WHERE datname = current_database())"
                 ),
                 {"key": SWEEP_LOCK_KEY},
             ).scalar_one()

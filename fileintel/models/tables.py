@@ -124,6 +124,8 @@ class Document(Base):
     run_id: Mapped[str | None] = mapped_column(String(36))
     #: Attempt number within ``run_id``; a claim bumps it and fences earlier attempts.
     attempt: Mapped[int] = mapped_column(Integer, default=0)
+    #: Times a worker died holding this document in the current run (the retry budget).
+    lost_leases: Mapped[int] = mapped_column(Integer, default=0)
     dispatched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     error: Mapped[str | None] = mapped_column(Text)

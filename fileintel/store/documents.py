@@ -158,6 +158,7 @@ def register_documents(
                 "media_type": f.media_type,
                 "state": DocumentState.PENDING.value,
                 "attempt": 0,
+                "lost_leases": 0,
                 "chunk_count": 0,
                 "embedded_count": 0,
             }

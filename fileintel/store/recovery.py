@@ -68,7 +68,7 @@ def expired_leases(conn: Connection, now: dt.datetime, after_id: int, limit: int
     d = documents_t.c
     return list(
         conn.execute(
-            select(d.id, d.run_id, d.attempt, d.collection_id, d.lease_expires_at)
+            select(d.id, d.run_id, d.attempt, d.lost_leases, d.collection_id, d.lease_expires_at)
             .where(
                 d.state == DocumentState.PROCESSING.value,
                 d.lease_expires_at < now,
@@ -107,10 +107,12 @@ def recover_expired_lease(
 ) -> str | None:
     """Re-dispatch (next attempt) or fail a document whose lease expired; None if moot."""
     d = documents_t.c
-    exhausted = doc.attempt >= max_attempts
+    lost = doc.lost_leases + 1
+    exhausted = lost >= max_attempts
     age = (now - doc.lease_expires_at).total_seconds()
     found = (
-        f"lease of document {doc.id} expired {age:.0f} s ago (attempt {doc.attempt}/{max_attempts})"
+        f"lease of document {doc.id} expired {age:.0f} s ago "
+        f"(worker lost {lost}/{max_attempts}, attempt {doc.attempt})"
     )
     guard = [
         d.id == doc.id,
@@ -124,7 +126,8 @@ def recover_expired_lease(
         values: dict[str, Any] = {
             "state": DocumentState.FAILED.value,
             "lease_expires_at": None,
-            "error": f"worker lost {doc.attempt} times (lease expired)",
+            "lost_leases": lost,
+            "error": f"worker lost {lost} times (lease expired)",
             "finished_at": db_now(),
         }
     else:
@@ -132,6 +135,7 @@ def recover_expired_lease(
         values = {
             "state": DocumentState.PENDING.value,
             "attempt": doc.attempt + 1,
+            "lost_leases": lost,
             "lease_expires_at": None,
             "dispatched_at": db_now(),
         }

@@ -128,6 +128,7 @@ def _reset_documents(conn: Connection, collection_id: str, run_id: str, kind: st
             state=DocumentState.PENDING.value,
             run_id=run_id,
             attempt=0,
+            lost_leases=0,
             error=None,
             dispatched_at=None,
             lease_expires_at=None,

@@ -136,6 +136,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("run_id", sa.String(length=36), nullable=True),
         sa.Column("attempt", sa.Integer(), nullable=False),
+        sa.Column("lost_leases", sa.Integer(), nullable=False),
         sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
