@@ -39,7 +39,7 @@ class LeaderLock:
         if self.engine.dialect.name == "postgresql":
             self._conn = self.engine.raw_connection()
             self._conn.detach()  # closing it must end the session, not return it to the pool
-            self._conn.driver_connection.autocommit = True
+            self._conn.dbapi_connection.autocommit = True
             cur = self._conn.cursor()
             cur.execute("SELECT pg_try_advisory_lock(%s)", (SWEEP_LOCK_KEY,))
             self.held = bool(cur.fetchone()[0])

@@ -89,7 +89,12 @@ def _broker_down_errors() -> tuple[type[BaseException], ...]:
     import pika.exceptions
     import redis
 
-    return (dramatiq.errors.ConnectionError, OSError, redis.RedisError, pika.exceptions.AMQPError)
+    return (
+        dramatiq.errors.BrokerConnectionError,
+        OSError,
+        redis.RedisError,
+        pika.exceptions.AMQPError,
+    )
 
 
 _BROKER_DOWN = _broker_down_errors()

@@ -110,10 +110,7 @@ def recover_expired_lease(
     lost = doc.lost_leases + 1
     exhausted = lost >= max_attempts
     age = (now - doc.lease_expires_at).total_seconds()
-    found = (
-        f"lease of document {doc.id} expired {age:.0f} s ago "
-        f"(worker lost {lost}/{max_attempts}, attempt {doc.attempt})"
-    )
+    found = f"lease of document {doc.id} expired {age:.0f} s ago (attempt {lost}/{max_attempts})"
     guard = [
         d.id == doc.id,
         d.run_id == doc.run_id,

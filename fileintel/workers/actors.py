@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 
 from fileintel.config import Settings
 from fileintel.db import get_engine, write_tx
-from fileintel.errors import DocumentError, StateError
+from fileintel.errors import DocumentError, NotFound, StateError
 from fileintel.messaging import (
     DOCUMENTS_QUEUE,
     PROCESS_DOCUMENT_ACTOR,
@@ -36,7 +36,7 @@ from fileintel.messaging import (
     START_RUN_ACTOR,
 )
 from fileintel.metrics import DOCUMENT_SECONDS
-from fileintel.pipeline import PipelineOptions, process_file
+from fileintel.pipeline import PipelineOptions, ProcessedDocument, process_file
 from fileintel.pipeline.embedding import Embedder, get_embedder
 from fileintel.store.document_work import (
     Claim,
@@ -117,7 +117,7 @@ class DocumentWorker:
         try:
             with write_tx(self.engine) as conn:
                 started = begin_run(conn, run_id)
-        except StateError as e:
+        except (StateError, NotFound) as e:  # superseded, or another deployment's message
             log.info("start of run %s dropped: %s", run_id, e)
             return
         log.info(
@@ -138,6 +138,8 @@ class DocumentWorker:
             log.info("document %s of run %s dropped: %s", document_id, run_id, e)
             return
         started = time.monotonic()
+        result: ProcessedDocument | None = None
+        error: str | None = None
         try:
             with LeaseKeeper(
                 self.engine, claim, self.settings.lease_seconds, self.settings.heartbeat_seconds
@@ -149,27 +151,35 @@ class DocumentWorker:
                     media_type=claim.media_type,
                     sha256=claim.sha256,
                 )
-            DOCUMENT_SECONDS.labels("done").observe(time.monotonic() - started)
-            self._finish(claim, result, None)
         except DocumentError as e:
-            DOCUMENT_SECONDS.labels("failed").observe(time.monotonic() - started)
-            self._finish(claim, None, e.reason)
-        except StateError as e:
-            log.info("document %s of run %s fenced off: %s", document_id, run_id, e)
+            error = e.reason
         except Exception as e:
-            retries = _current_retries()
-            if retries >= MAX_RETRIES:
-                self._finish(claim, None, f"gave up after {retries + 1} tries: {e}")
-                return
-            log.warning(
-                "document %s of run %s failed (try %d), will retry: %s",
-                document_id,
-                run_id,
-                retries + 1,
-                e,
-            )
-            self._give_back(claim)
-            raise
+            self._transient(claim, e)
+            return
+        DOCUMENT_SECONDS.labels("done" if error is None else "failed").observe(
+            time.monotonic() - started
+        )
+        try:
+            self._finish(claim, result, error)
+        except Exception as e:  # e.g. the database went away while committing
+            self._transient(claim, e)
+
+    def _transient(self, claim: Claim, error: Exception) -> None:
+        """A failure that may pass: give the claim back and let Dramatiq retry the message;
+        once the retries are used up, record the document as failed instead."""
+        retries = _current_retries()
+        if retries >= MAX_RETRIES:
+            self._finish(claim, None, f"gave up after {retries + 1} tries: {error}")
+            return
+        log.warning(
+            "document %s of run %s failed (try %d), will retry: %s",
+            claim.document_id,
+            claim.run_id,
+            retries + 1,
+            error,
+        )
+        self._give_back(claim)
+        raise error
 
     def _finish(self, claim: Claim, result: Any, error: str | None) -> None:
         try:

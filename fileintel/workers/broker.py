@@ -19,7 +19,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from fileintel.errors import ConfigurationError, DocumentError, StateError
+from fileintel.errors import ConfigurationError, DocumentError, NotFound, StateError
 from fileintel.messaging import DOCUMENTS_QUEUE, RUNS_QUEUE
 
 MAX_RETRIES = 3
@@ -31,7 +31,7 @@ AGE_LIMIT_MS = 24 * 3600 * 1000
 
 def should_retry(retries_so_far: int, error: BaseException) -> bool:
     """Retry transient failures only: a bad document or a fenced-off write never improves."""
-    if isinstance(error, DocumentError | StateError):
+    if isinstance(error, DocumentError | StateError | NotFound):
         return False
     return retries_so_far < MAX_RETRIES
 
