@@ -1,0 +1,1 @@
+"""The sweeper, the scheduler and the operations commands (doctor, metrics, warnings)."""

@@ -1,0 +1,436 @@
+"""Helpers of the sweeper suite: work in a given state, backdated clocks, real processes.
+
+- ``queued`` / ``started``: a collection with N documents and a run, built through the real
+  store functions (``create_collection``, ``register_documents``, ``request_processing``,
+  ``begin_run``), so counters, history and outbox are what production writes.
+- ``claim`` / ``claim_all``: documents taken by a worker (``claim_document``) under a lease.
+- ``backdate_*``: move a lease, a dispatch time or a run heartbeat into the past with one
+  UPDATE, written in the same form the code under test writes it, instead of sleeping.
+- ``notes`` / ``dispatches`` / ``snapshot``: what a sweep wrote (or did not write).
+- ``cli`` / ``run_json``: the ``fileintel`` entry point called in this process.
+- ``cli_env`` / ``run_cli`` / ``start_process`` / ``kill_group`` / ``stop_process``:
+  ``fileintel`` as a subprocess in its own process group, pointed at one database only.
+- ``wait_for``: poll a condition until a deadline, returning its value (no fixed sleeps).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, func, select, update
+
+from fileintel.config import Settings
+from fileintel.db import db_now, read_tx, write_tx
+from fileintel.models import Base
+from fileintel.models.tables import (
+    chunks_t,
+    collections_t,
+    documents_t,
+    outbox_t,
+    run_notes_t,
+    runs_t,
+)
+from fileintel.outbox.writer import DISPATCH
+from fileintel.pipeline import ProcessedDocument, TextChunk
+from fileintel.store.document_work import Claim, claim_document
+from fileintel.store.lifecycle import begin_run
+from fileintel.store.runs import request_processing
+from fileintel.sweeper import Sweeper
+from tests.helpers import make_collection
+
+T = TypeVar("T")
+
+FILEINTEL = str(Path(sys.executable).parent / "fileintel")
+
+#: A lease long enough that it never runs out by itself during a test.
+LONG_LEASE = 600.0
+TERMINAL = ("completed", "completed_with_errors", "failed", "cancelled")
+
+
+# --- settings and the sweeper -------------------------------------------------------------
+
+
+def settings_for(url: str, **changes: Any) -> Settings:
+    """Settings on ``url`` with the in-process broker; ``changes`` override fields."""
+    return Settings(database_url=url).with_overrides(**changes)
+
+
+def sweeper_for(engine: Engine, url: str, **changes: Any) -> Sweeper:
+    """A sweeper on ``engine`` with the default settings except ``changes``."""
+    return Sweeper(settings_for(url, **changes), engine)
+
+
+# --- work in a given state ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Work:
+    """A collection, its current run and its documents (ids in id order)."""
+
+    collection_id: str
+    run_id: str
+    doc_ids: list[int]
+
+
+def document_ids(engine: Engine, collection_id: str) -> list[int]:
+    """The collection's document ids in id order."""
+    d = documents_t.c
+    with read_tx(engine) as conn:
+        return list(
+            conn.execute(select(d.id).where(d.collection_id == collection_id).order_by(d.id))
+            .scalars()
+            .all()
+        )
+
+
+def queued(
+    engine: Engine, name: str, n_docs: int, *, deadline_seconds: float | None = None
+) -> Work:
+    """A collection of ``n_docs`` documents with a run requested (``queued``)."""
+    collection_id = make_collection(engine, name, n_docs)
+    with write_tx(engine) as conn:
+        run_id = request_processing(
+            conn, collection_id, options={}, actor="test", deadline_seconds=deadline_seconds
+        )
+    return Work(collection_id, run_id, document_ids(engine, collection_id))
+
+
+def started(engine: Engine, name: str, n_docs: int) -> Work:
+    """A collection whose run a worker started: every document dispatched as attempt 1."""
+    work = queued(engine, name, n_docs)
+    with write_tx(engine) as conn:
+        begin_run(conn, work.run_id, actor="test")
+    return work
+
+
+def claim(
+    engine: Engine, work: Work, doc_id: int, attempt: int = 1, lease: float = LONG_LEASE
+) -> Claim:
+    """What a worker does first: take document ``doc_id`` under a lease."""
+    with write_tx(engine) as conn:
+        return claim_document(conn, work.run_id, doc_id, attempt, lease)
+
+
+def claim_all(
+    engine: Engine, work: Work, doc_ids: Iterable[int], lease: float = LONG_LEASE
+) -> list[Claim]:
+    """Claim many documents (attempt 1) in one transaction."""
+    with write_tx(engine) as conn:
+        return [claim_document(conn, work.run_id, i, 1, lease) for i in doc_ids]
+
+
+def done_result(text: str = "some text of the document") -> ProcessedDocument:
+    """A pipeline result with one chunk and no embedding."""
+    return ProcessedDocument(
+        chunks=[TextChunk(0, text, 0, len(text), len(text.split()))],
+        embeddings=None,
+        embedding_model=None,
+        metadata={"words": len(text.split())},
+    )
+
+
+# --- clocks in the past -------------------------------------------------------------------
+
+
+def db_clock(engine: Engine) -> dt.datetime:
+    """The database's current time."""
+    with read_tx(engine) as conn:
+        return conn.execute(select(db_now())).scalar_one()
+
+
+def backdate_lease(engine: Engine, doc_ids: Iterable[int], seconds_ago: float) -> None:
+    """Make the documents' leases have ended ``seconds_ago`` (written as heartbeats write it)."""
+    d = documents_t.c
+    with write_tx(engine) as conn:
+        conn.execute(
+            update(documents_t)
+            .where(d.id.in_(list(doc_ids)))
+            .values(lease_expires_at=db_now(-seconds_ago))
+        )
+
+
+def backdate_dispatch(engine: Engine, doc_ids: Iterable[int], seconds_ago: float) -> None:
+    """Make the documents look dispatched ``seconds_ago`` (written as ``begin_run`` does)."""
+    d = documents_t.c
+    with write_tx(engine) as conn:
+        conn.execute(
+            update(documents_t)
+            .where(d.id.in_(list(doc_ids)))
+            .values(dispatched_at=db_now(-seconds_ago))
+        )
+
+
+def backdate_run_heartbeat(engine: Engine, run_id: str, seconds_ago: float) -> None:
+    """Make a run's heartbeat ``seconds_ago`` old, bound from Python as
+    ``request_processing`` writes it."""
+    at = db_clock(engine) - dt.timedelta(seconds=seconds_ago)
+    with write_tx(engine) as conn:
+        conn.execute(update(runs_t).where(runs_t.c.id == run_id).values(heartbeat_at=at))
+
+
+# --- reading what happened ----------------------------------------------------------------
+
+
+def document(engine: Engine, doc_id: int) -> Any:
+    """The document row."""
+    with read_tx(engine) as conn:
+        return conn.execute(select(documents_t).where(documents_t.c.id == doc_id)).one()
+
+
+def run_row(engine: Engine, run_id: str) -> Any:
+    """The run row."""
+    with read_tx(engine) as conn:
+        return conn.execute(select(runs_t).where(runs_t.c.id == run_id)).one()
+
+
+def collection(engine: Engine, collection_id: str) -> Any:
+    """The collection row."""
+    with read_tx(engine) as conn:
+        return conn.execute(select(collections_t).where(collections_t.c.id == collection_id)).one()
+
+
+def notes(engine: Engine, collection_id: str) -> list[Any]:
+    """The collection's run notes in the order they were written."""
+    n = run_notes_t.c
+    with read_tx(engine) as conn:
+        return list(
+            conn.execute(
+                select(run_notes_t).where(n.collection_id == collection_id).order_by(n.id)
+            ).all()
+        )
+
+
+def dispatches(engine: Engine, actor: str | None = None) -> list[tuple[str, list[Any]]]:
+    """Every dispatch row as (actor name, args), in id order."""
+    o = outbox_t.c
+    query = select(o.payload).where(o.kind == DISPATCH).order_by(o.id)
+    if actor is not None:
+        query = query.where(o.topic == actor)
+    with read_tx(engine) as conn:
+        return [(p["actor_name"], list(p["args"])) for p in conn.execute(query).scalars()]
+
+
+def chunk_count(engine: Engine, doc_id: int) -> int:
+    """How many chunk rows a document has."""
+    with read_tx(engine) as conn:
+        return int(
+            conn.execute(
+                select(func.count()).select_from(chunks_t).where(chunks_t.c.document_id == doc_id)
+            ).scalar_one()
+        )
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in primary-key order (to prove nothing changed)."""
+    tables = {}
+    with read_tx(engine) as conn:
+        for table in Base.metadata.sorted_tables:
+            key = list(table.primary_key.columns)
+            tables[table.name] = [tuple(r) for r in conn.execute(select(table).order_by(*key))]
+    return tables
+
+
+def counters_add_up(row: Any) -> bool:
+    """True when a collection's or run's per-state counters sum to its total."""
+    by_state = (
+        row.documents_pending
+        + row.documents_processing
+        + row.documents_done
+        + row.documents_failed
+        + row.documents_skipped
+    )
+    return bool(by_state == row.documents_total)
+
+
+# --- waiting ------------------------------------------------------------------------------
+
+
+def wait_for(
+    condition: Callable[[], T | None],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.05,
+    details: Callable[[], str] | None = None,
+) -> T:
+    """Call ``condition`` until it returns something truthy; fail after ``timeout`` seconds.
+
+    ``details`` is called on failure and its text added to the message (e.g. process logs).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            extra = f"\n{details()}" if details is not None else ""
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{extra}")
+        time.sleep(interval)
+
+
+def sweep_lock_holders(pg_url: str) -> int:
+    """How many sessions hold the sweep lock in ``pg_url``'s database (pg_locks)."""
+    from sqlalchemy import create_engine, text
+
+    from fileintel.leader import SWEEP_LOCK_KEY
+
+    engine = create_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                        " AND database = (SELECT oid FROM pg_database"
+                        "                 WHERE datname = current_database())"
+                        " AND ((classid::bigint << 32) | objid::bigint) = :key"
+                    ),
+                    {"key": SWEEP_LOCK_KEY},
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- subprocesses -------------------------------------------------------------------------
+
+
+def cli_env(
+    database_url: str, broker_url: str = "stub://", extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of a ``fileintel`` subprocess: this database, this broker, no more."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FILEINTEL_")}
+    env.update(
+        {
+            "FILEINTEL_DATABASE_URL": database_url,
+            "FILEINTEL_BROKER_URL": broker_url,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+def run_cli(
+    args: Iterable[str], env: Mapping[str, str], *, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    """Run ``fileintel ARGS`` to completion and return its exit code and output."""
+    return subprocess.run(
+        [FILEINTEL, *args],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def cli(args: Iterable[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``fileintel ARGS`` in this process through its entry point (``cli.main``).
+
+    The environment is swapped for ``env`` and stdout/stderr captured for the call; much
+    cheaper than a subprocess for the commands that only read or write the database.
+    """
+    from fileintel.cli import main
+
+    args = list(args)
+    saved = dict(os.environ)
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(args)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return subprocess.CompletedProcess([FILEINTEL, *args], code, out.getvalue(), err.getvalue())
+
+
+def run_json(args: Iterable[str], env: Mapping[str, str]) -> Any:
+    """Run a ``--json`` command in this process that must succeed; return its output."""
+    args = list(args)
+    done = cli([*args, "--json"], env)
+    assert done.returncode == 0, f"fileintel {' '.join(args)}: {done.returncode} {done.stderr}"
+    return json.loads(done.stdout)
+
+
+def start_process(
+    args: Iterable[str],
+    env: Mapping[str, str],
+    log: Path,
+    *,
+    stderr_log: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a long-running ``fileintel`` process in its own process group.
+
+    Output goes to ``log``; stderr to ``stderr_log`` when given, else to ``log`` as well.
+    """
+    with log.open("ab") as out:
+        err: Any = subprocess.STDOUT
+        if stderr_log is not None:
+            err = stderr_log.open("ab")
+        try:
+            return subprocess.Popen(
+                [FILEINTEL, *args],
+                env=dict(env),
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+        finally:
+            if stderr_log is not None:
+                err.close()
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process's whole group (a worker's dramatiq parent and its children)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int | None:
+    """SIGTERM the process group, then SIGKILL it when it has not gone after ``timeout``."""
+    if proc.poll() is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # leftovers of a group whose leader died
+        return proc.returncode
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return proc.wait()
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        return proc.wait(10)
+
+
+def logs_of(directory: Path) -> str:
+    """Every ``*.log`` file of a directory, concatenated with headers (for failure messages)."""
+    parts = []
+    for path in sorted(directory.glob("*.log")):
+        parts.append(f"--- {path.name}\n{path.read_text(errors='replace')[-6000:]}")
+    return "\n".join(parts)

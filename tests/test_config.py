@@ -1,0 +1,118 @@
+"""Configuration: bad values fail at start-up with one line naming the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fileintel.cli import main
+from fileintel.config import DEFAULT_LEASE_SECONDS, Settings, load_settings
+from fileintel.errors import ConfigurationError
+
+GOOD_PG = "postgresql+psycopg2://user:secret@db.example:5432/fileintel"
+
+
+def test_defaults_are_the_embedded_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    settings = load_settings({})
+    assert settings.database_url == f"sqlite:///{tmp_path}/fileintel/fileintel.db"
+    assert settings.is_sqlite and settings.is_embedded_broker
+    assert settings.events_url is None
+    assert settings.lease_seconds == DEFAULT_LEASE_SECONDS
+
+
+def test_valid_values_are_read() -> None:
+    settings = load_settings(
+        {
+            "FILEINTEL_DATABASE_URL": GOOD_PG,
+            "FILEINTEL_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672/",
+            "FILEINTEL_EVENTS_URL": "redis://127.0.0.1:6379/0",
+            "FILEINTEL_LEASE_SECONDS": "30",
+            "FILEINTEL_HEARTBEAT_SECONDS": "5.5",
+            "FILEINTEL_MAX_DOCUMENT_ATTEMPTS": "5",
+        }
+    )
+    assert settings.database_url == GOOD_PG and not settings.is_sqlite
+    assert settings.broker_url.startswith("amqp://") and not settings.is_embedded_broker
+    assert (settings.lease_seconds, settings.heartbeat_seconds) == (30.0, 5.5)
+    assert settings.max_document_attempts == 5
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("FILEINTEL_DATABASE_URL", "postgresql://[::1/fileintel", "malformed"),
+        ("FILEINTEL_DATABASE_URL", "mysql://root@localhost/fileintel", "unknown scheme"),
+        ("FILEINTEL_DATABASE_URL", "postgres://localhost/fileintel", "unknown scheme"),
+        ("FILEINTEL_DATABASE_URL", "/var/lib/fileintel.db", "unknown scheme"),
+        ("FILEINTEL_DATABASE_URL", "postgresql+psycopg2:///fileintel", "no host"),
+        ("FILEINTEL_DATABASE_URL", "postgresql://localhost:54x2/fileintel", "port"),
+        ("FILEINTEL_DATABASE_URL", "sqlite://relative.db", "sqlite:///"),
+        ("FILEINTEL_BROKER_URL", "kafka://localhost:9092", "unknown scheme"),
+        ("FILEINTEL_BROKER_URL", "redis://localhost:99999999", "port"),
+        ("FILEINTEL_EVENTS_URL", "amqp://localhost", "unknown scheme"),
+        ("FILEINTEL_LEASE_SECONDS", "sixty", "not a number"),
+        ("FILEINTEL_LEASE_SECONDS", "-5", "greater than 0"),
+        ("FILEINTEL_SWEEP_INTERVAL_SECONDS", "0", "greater than 0"),
+        ("FILEINTEL_MAX_DOCUMENT_ATTEMPTS", "three", "not a number"),
+        ("FILEINTEL_RELAY_POLL_SECONDS", "1s", "not a number"),
+        ("FILEINTEL_LOG_FORMAT", "xml", "xml"),
+    ],
+)
+def test_bad_values_name_the_variable(variable: str, value: str, problem: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({variable: value})
+    message = str(caught.value)
+    assert message.startswith(variable), message
+    assert problem in message
+    assert "\n" not in message
+
+
+def test_heartbeat_must_be_shorter_than_lease() -> None:
+    with pytest.raises(ConfigurationError, match="FILEINTEL_HEARTBEAT_SECONDS"):
+        load_settings({"FILEINTEL_LEASE_SECONDS": "10", "FILEINTEL_HEARTBEAT_SECONDS": "10"})
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_non_finite_numbers_are_refused(value: str) -> None:
+    """A NaN lease makes every lease comparison false; it must not get past start-up."""
+    with pytest.raises(ConfigurationError, match="FILEINTEL_LEASE_SECONDS"):
+        load_settings({"FILEINTEL_LEASE_SECONDS": value})
+
+
+def test_overrides_are_validated_too() -> None:
+    settings = load_settings({})
+    with pytest.raises(ConfigurationError, match="FILEINTEL_DATABASE_URL"):
+        settings.with_overrides(database_url="oracle://db/x")
+    assert settings.with_overrides(database_url=None) == settings
+    assert isinstance(settings.with_overrides(database_url=GOOD_PG), Settings)
+
+
+@pytest.mark.parametrize(
+    ("env", "argv", "variable"),
+    [
+        ({"FILEINTEL_LEASE_SECONDS": "soon"}, ["collections", "list"], "FILEINTEL_LEASE_SECONDS"),
+        ({"FILEINTEL_DATABASE_URL": "mysql://x/y"}, ["db", "current"], "FILEINTEL_DATABASE_URL"),
+        ({"FILEINTEL_BROKER_URL": "nats://x"}, ["collections", "list"], "FILEINTEL_BROKER_URL"),
+        ({}, ["--database-url", "mongodb://x/y", "collections", "list"], "FILEINTEL_DATABASE_URL"),
+        ({}, ["--events-url", "http://x", "collections", "list"], "FILEINTEL_EVENTS_URL"),
+    ],
+)
+def test_cli_reports_bad_configuration_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    argv: list[str],
+    variable: str,
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code = main(argv)
+    out, err = capfd.readouterr()
+    assert code == 1
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert variable in lines[0]
+    assert "Traceback" not in err
