@@ -2,22 +2,39 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
+from typing import Any
 
 import click
 
 from fileintel.commands.common import AppContext, pass_app
 from fileintel.logs import configure_logging
+from fileintel.outbox.queries import DEFAULT_MAX_ATTEMPTS
+from fileintel.outbox.relay import DEFAULT_BATCH_SIZE
 
 
 @click.command()
-@click.option("--batch-size", type=click.IntRange(1, 10_000), default=500, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 10_000),
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    help="Rows claimed, published and marked per transaction.",
+)
 @click.option(
     "--poll-interval",
     type=click.FloatRange(min=0.01),
     default=None,
-    help="Seconds between polls when not woken (default FILEINTEL_RELAY_POLL_SECONDS).",
+    help="Seconds between looks when not woken by a NOTIFY (default FILEINTEL_RELAY_POLL_SECONDS).",
+)
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(1, 1000),
+    default=DEFAULT_MAX_ATTEMPTS,
+    show_default=True,
+    help="Failed attempts after which a row is parked.",
 )
 @click.option("--once", is_flag=True, help="Run one pass, print its counts and exit.")
 @click.option(
@@ -31,21 +48,34 @@ def relay(
     app: AppContext,
     batch_size: int,
     poll_interval: float | None,
+    max_attempts: int,
     once: bool,
     metrics_port: int | None,
 ) -> None:
-    """Publish committed outbox rows: broker messages and events (SIGTERM finishes the batch)."""
+    """Publish committed outbox rows: broker messages and events.
+
+    SIGTERM or SIGINT finishes the current batch, then exits 0.
+    """
     from fileintel.heartbeats import HeartbeatThread
     from fileintel.outbox.relay import build_relay
 
     configure_logging(app.settings.log_format)
     engine = app.engine
-    worker = build_relay(app.settings, engine, batch_size=batch_size, poll_seconds=poll_interval)
+    worker = build_relay(
+        app.settings,
+        engine,
+        batch_size=batch_size,
+        poll_seconds=poll_interval,
+        max_attempts=max_attempts,
+    )
     if once:
-        result = worker.run_once()
+        try:
+            result = worker.run_once()
+        finally:
+            worker.close()
         click.echo(
-            f"claimed {result.claimed}, published {result.published}, failed "
-            f"{result.failed}, parked {result.parked}, deferred {result.deferred}"
+            f"claimed {result.claimed}, published {result.published}, failed {result.failed}, "
+            f"parked {result.parked}, held {result.held}, deferred {result.deferred}"
         )
         return
     if metrics_port:
@@ -53,8 +83,17 @@ def relay(
 
         serve(metrics_port, engine)
     stop = threading.Event()
+
+    def _stop(_signum: int, _frame: Any) -> None:
+        stop.set()
+        worker.wake()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, _stop)
+    # Everything imported so far lives as long as the process: keep it out of the
+    # collector's full passes, which would otherwise stall a pass for milliseconds.
+    gc.collect()
+    gc.freeze()
     beat = HeartbeatThread(engine, "relay").start()
     try:
         worker.run_forever(stop)

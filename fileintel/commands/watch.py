@@ -9,15 +9,18 @@ import click
 
 from fileintel.commands.common import AppContext, exit_code_for, pass_app
 from fileintel.db import read_tx
+from fileintel.errors import BrokerError
 from fileintel.models.states import CollectionStatus
-from fileintel.outbox.follow import StreamFollower, follow_status_events
+from fileintel.models.transitions import STATUS_CHANGED
+from fileintel.outbox.follow import StreamFollower, follow_collection
 from fileintel.store.collections import find_collection
 
 POLL_SECONDS = 0.25
 
 
-def _line(event: dict[str, Any]) -> str:
-    if event.get("type") == "collection.status_changed":
+def event_line(event: dict[str, Any]) -> str:
+    """One line for an event: a status change, or a document's progress with the counters."""
+    if event.get("type") == STATUS_CHANGED:
         message = f": {event['message']}" if event.get("message") else ""
         return (
             f"{event.get('at')}  {event.get('from') or '-'} -> {event.get('to')}"
@@ -27,48 +30,58 @@ def _line(event: dict[str, Any]) -> str:
     error = f": {event['error']}" if event.get("error") else ""
     return (
         f"{event.get('at')}  {event.get('type')} document {event.get('document_id')} "
-        f"{event.get('path', '')}{error}  [done {docs.get('done')}, failed "
+        f"{event.get('path') or ''}{error}  [done {docs.get('done')}, failed "
         f"{docs.get('failed')}, skipped {docs.get('skipped')} of {docs.get('total')}]"
     )
+
+
+def _open_stream(app: AppContext, collection_id: str) -> StreamFollower | None:
+    if not app.settings.events_url:
+        return None
+    try:
+        return StreamFollower(app.settings, collection_id)
+    except BrokerError as e:
+        click.echo(f"warning: {e}; following the database instead", err=True)
+        return None
 
 
 @click.command()
 @click.argument("name_or_id")
 @pass_app
 def watch(app: AppContext, name_or_id: str) -> int:
-    """Print each event of a collection as it happens, until it ends (exit code as --wait)."""
-    follower = None
+    """Print each event of a collection as it happens, until it ends.
+
+    Exits 0 when it ends completed, 3 completed_with_errors, 1 failed or cancelled.
+    """
     with read_tx(app.engine) as conn:
-        collection = find_collection(conn, name_or_id)
-    if app.settings.events_url:
-        follower = StreamFollower(app.settings, collection.id)  # position before the look
-    with read_tx(app.engine) as conn:
-        collection = find_collection(conn, collection.id)
-    click.echo(
-        f"{collection.name} is {collection.status} (seq {collection.last_seq})"
-        + (f": {collection.status_message}" if collection.status_message else "")
-    )
-    status = CollectionStatus(collection.status)
-    if status.is_terminal:
-        return exit_code_for(status)
-    stop = threading.Event()
-    events = (
-        follower.events(stop)
-        if follower is not None
-        else follow_status_events(
-            app.engine, collection.id, collection.last_seq, POLL_SECONDS, stop
+        collection_id = str(find_collection(conn, name_or_id).id)
+    # The stream position is taken before the look, so nothing after the look is missed.
+    stream = _open_stream(app, collection_id)
+    try:
+        with read_tx(app.engine) as conn:
+            collection = find_collection(conn, collection_id)
+        click.echo(
+            f"{collection.name} is {collection.status} (seq {collection.last_seq})"
+            + (f": {collection.status_message}" if collection.status_message else "")
         )
-    )
-    for event in events:
-        if event.get("seq") is not None and event["seq"] <= collection.last_seq:
-            continue
-        click.echo(_line(event))
-        target = event.get("to")
-        if (
-            event.get("type") == "collection.status_changed"
-            and target
-            and CollectionStatus(target).is_terminal
-        ):
-            stop.set()
-            return exit_code_for(target)
-    return 0
+        if CollectionStatus(collection.status).is_terminal:
+            return exit_code_for(collection.status)
+        stop = threading.Event()
+        events = follow_collection(
+            app.engine,
+            collection_id,
+            collection.last_seq,
+            stop,
+            stream=stream,
+            poll_seconds=POLL_SECONDS,
+        )
+        for event in events:
+            click.echo(event_line(event))
+            target = str(event.get("to") or "")
+            if event.get("type") == STATUS_CHANGED and CollectionStatus(target).is_terminal:
+                stop.set()
+                return exit_code_for(target)
+        return 0
+    finally:
+        if stream is not None:
+            stream.close()

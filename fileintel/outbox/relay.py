@@ -1,37 +1,59 @@
 """The relay: publishes committed outbox rows, at least once, in order per collection.
 
-Claim by state, never by a cursor: each pass takes the due, unpublished rows in id order
-(``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several relays share the work), publishes
-them, and marks them published in the same transaction. A row committed late, after higher
-ids were already published (the "ordering gap"), is still unpublished, so the next pass
-takes it: nothing committed is left behind.
+**Claim by state, never by a cursor.** Each pass takes the due rows that are neither
+published nor parked, in id order (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several
+relays share the work), publishes them, and marks them published in the same transaction.
+A row whose transaction commits after higher ids were already published (an "ordering
+gap": ids are drawn at insert, rows become visible at commit) is still unpublished, so a
+later pass takes it: nothing committed is left behind, as a high-water mark would.
 
-Why a collection's events leave in ``seq`` order: the transaction that writes a status
-change (or a document's progress) locks the collection row before it inserts its outbox
-row, so for one collection, ids are allocated in commit order. The claim keeps only each
-key's oldest unpublished rows (``queries.claim_batch``), so two relays never publish one
-collection's events out of order, and a row in backoff holds its key's later rows back. A
-parked row (failed ``max_attempts`` times) no longer holds anything back; it stays visible
-in ``outbox status`` until ``outbox retry-parked``.
+**Order per key.** Every row has a key (the collection id for events, ``dispatch:<message
+id>`` for a dispatch, so dispatches have no order among themselves). A collection's rows
+leave in id order, and id order is its commit order: a status change (and a document's
+progress) updates the collection row, taking its row lock, *before* it inserts the outbox
+row, and holds the lock until it commits; the next writer of that collection waits for the
+lock, so it draws a higher id and commits later. The claim (``queries.claim_batch``) keeps
+only claimed rows with no older unpublished, unparked row of their key outside the claim:
+that older row may be locked by another relay (still being published), backing off after
+a failure, not due yet, or of a kind whose sink is down; in every case the key's later rows
+wait. Another relay that publishes a key's head commits before this relay can see the head
+as published, and it publishes before it commits, so two relays never reorder a key. A
+parked row no longer holds its key back; it stays visible in ``outbox status`` until
+``outbox retry-parked``. On SQLite there is one writer at a time, so the same claim is
+a plain ordered read.
 
-A crash between publishing and committing republishes the batch on restart: consumers
-dedupe by ``event_id``; actors are idempotent.
+**At least once.** A crash between publishing and committing leaves the rows unpublished;
+the next pass publishes them again. Consumers dedupe by ``event_id``; actors are
+idempotent. ``FILEINTEL_RELAY_CRASH_AFTER_PUBLISH=1`` is a fault-injection switch for the
+tests: the process exits (code 137) right after publishing a batch, before it commits.
+
+**Failures.** A row that fails on its own gets ``attempts + 1``, its error, and an
+exponential backoff in ``available_at``; at ``max_attempts`` it is parked. A sink that is
+down (Redis or the broker unreachable) costs no attempts: the relay leaves that kind of row
+alone for a growing pause (0.5 s doubling to 10 s) and carries on with the other kind.
+
+**Wake-up.** On PostgreSQL the relay LISTENs on ``fileintel_outbox`` (the migration's
+trigger NOTIFYs on every insert into the outbox, delivered at commit) and polls every
+``poll_seconds`` as a fallback; on SQLite it polls.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import select as select_module
+import select
 import threading
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from fileintel.config import Settings
-from fileintel.db import db_now, write_tx
+from fileintel.db import write_tx
 from fileintel.outbox import queries
 from fileintel.outbox.publishers import (
     BrokerDispatcher,
@@ -45,28 +67,55 @@ from fileintel.outbox.writer import DISPATCH, EVENT
 log = logging.getLogger("fileintel.relay")
 
 DEFAULT_BATCH_SIZE = 500
-#: When a whole sink is down, its rows wait this long before the next try.
-OUTAGE_BACKOFF_SECONDS = 2.0
-PURGE_EVERY_PASSES = 1_000
+OUTAGE_FIRST_PAUSE_SECONDS = 0.5
+OUTAGE_MAX_PAUSE_SECONDS = 10.0
+PURGE_INTERVAL_SECONDS = 600.0
 NOTIFY_CHANNEL = "fileintel_outbox"
-#: Fault injection for tests: exit right after publishing, before marking published.
+#: Fault injection for tests: exit right after publishing a batch, before marking it.
 CRASH_AFTER_PUBLISH_ENV = "FILEINTEL_RELAY_CRASH_AFTER_PUBLISH"
+CRASH_EXIT_CODE = 137
 
 
 @dataclass(frozen=True)
 class RelayResult:
-    """What one pass did."""
+    """What one pass did (``claimed`` counts the rows held back as well)."""
 
     claimed: int = 0
     published: int = 0
     failed: int = 0
     parked: int = 0
-    deferred: int = 0
     lag_seconds: float = 0.0
+    #: Held back to keep a key's order (an older row of the key is in flight or failed).
+    held: int = 0
+    #: Left for later because their sink is down (no attempt counted).
+    deferred: int = 0
+
+
+class _Outage:
+    """When a sink may be tried again after it was found down (monotonic clock)."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.retry_at = 0.0
+
+    def down(self, error: BaseException, kind: str) -> None:
+        self.failures += 1
+        pause = min(OUTAGE_MAX_PAUSE_SECONDS, OUTAGE_FIRST_PAUSE_SECONDS * 2 ** (self.failures - 1))
+        self.retry_at = time.monotonic() + pause
+        log.warning("%s sink unavailable, trying again in %.1f s: %s", kind, pause, error)
+
+    def up(self, kind: str) -> None:
+        if self.failures:
+            log.info("%s sink is back after %d failed tries", kind, self.failures)
+        self.failures = 0
+        self.retry_at = 0.0
+
+    def wait_seconds(self) -> float:
+        return max(0.0, self.retry_at - time.monotonic())
 
 
 class Relay:
-    """One relay; ``run_once`` is a pass, ``run_forever`` the daemon loop."""
+    """One relay: ``run_once`` is a pass, ``run_forever`` the daemon loop."""
 
     def __init__(
         self,
@@ -80,120 +129,231 @@ class Relay:
         retention_seconds: float | None = None,
     ):
         self.engine = engine
-        self.publishers = {EVENT: events, DISPATCH: dispatches}
+        self.publishers: dict[str, Publisher] = {EVENT: events, DISPATCH: dispatches}
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.max_attempts = max_attempts
         self.retention_seconds = retention_seconds
+        self._outages = {kind: _Outage() for kind in self.publishers}
+        self._crash_after_publish = os.environ.get(CRASH_AFTER_PUBLISH_ENV) == "1"
+        self._wakeup: Wakeup | None = None
+        self._last_purge = time.monotonic()
 
     def run_once(self) -> RelayResult:
-        """Claim a batch, publish it, mark it; all in one transaction."""
+        """Claim a batch, publish it, and mark it published: one transaction."""
+        kinds = [k for k, outage in self._outages.items() if outage.wait_seconds() == 0]
+        if not kinds:
+            return RelayResult()
         with write_tx(self.engine) as conn:
-            rows = queries.claim_batch(conn, self.batch_size)
-            if not rows:
-                return RelayResult()
-            published: list[int] = []
-            failures: dict[int, tuple[int, str]] = {}
-            deferred: list[int] = []
-            for kind, publisher in self.publishers.items():
-                batch = [r for r in rows if r.kind == kind]
-                if not batch:
-                    continue
-                try:
-                    failed = publisher.publish(batch)
-                except SinkUnavailable as e:
-                    log.warning("%s sink unavailable, %d rows wait: %s", kind, len(batch), e)
-                    queries.defer(conn, [r.id for r in batch], OUTAGE_BACKOFF_SECONDS, str(e))
-                    deferred += [r.id for r in batch]
-                    continue
-                for r in batch:
-                    if r.id in failed:
-                        failures[r.id] = (r.attempts, failed[r.id])
-                    else:
-                        published.append(r.id)
-            if os.environ.get(CRASH_AFTER_PUBLISH_ENV) == "1" and published:
-                os._exit(137)
-            queries.mark_published(conn, published)
+            claim = queries.claim_batch(conn, self.batch_size, kinds)
+            if not claim.rows:
+                return RelayResult(claimed=claim.held, held=claim.held)
+            published, failures, held, deferred = self._publish(claim.rows)
+            if self._crash_after_publish and published:
+                os._exit(CRASH_EXIT_CODE)
+            queries.mark_published(conn, [r.id for r in published])
             parked = queries.record_failures(conn, failures, self.max_attempts)
-            now = conn.execute(select(db_now())).scalar_one()
-        for row_id, (_, error) in failures.items():
-            log.warning("outbox row %s failed to publish: %s", row_id, error)
-        result = RelayResult(
-            len(rows),
-            len(published),
-            len(failures),
-            parked,
-            len(deferred),
-            queries.lag_seconds([r for r in rows if r.id in set(published)], now),
+        for f in failures:
+            log.warning("outbox row %s failed to publish (attempt %d): %s", *_describe(f))
+        _count(published)
+        return RelayResult(
+            claimed=len(claim.rows) + claim.held,
+            published=len(published),
+            failed=len(failures),
+            parked=parked,
+            lag_seconds=queries.lag_seconds(published, claim.now),
+            held=claim.held + held,
+            deferred=deferred,
         )
-        _count(rows, set(published))
-        return result
+
+    def _publish(self, rows: Sequence[Any]) -> tuple[list[Any], list[queries.Failure], int, int]:
+        published: list[Any] = []
+        failures: list[queries.Failure] = []
+        held = deferred = 0
+        for kind, publisher in self.publishers.items():
+            batch = [r for r in rows if r.kind == kind]
+            if not batch:
+                continue
+            try:
+                outcome = publisher.publish(batch)
+            except SinkUnavailable as e:
+                self._outages[kind].down(e, kind)
+                done = set(e.done)
+                published += [r for r in batch if r.id in done]
+                deferred += len(batch) - len(done)
+                continue
+            self._outages[kind].up(kind)
+            for r in batch:
+                if r.id in outcome.failed:
+                    failures.append(queries.Failure(r.id, r.attempts, outcome.failed[r.id]))
+                elif r.id in outcome.held:
+                    held += 1
+                else:
+                    published.append(r)
+        return published, failures, held, deferred
 
     def run_forever(self, stop: threading.Event) -> None:
-        """Drain, then wait for a NOTIFY (PostgreSQL) or the poll interval, until stopped."""
-        listener = _Listener(self.engine)
-        passes = 0
+        """Drain; then wait for a NOTIFY (PostgreSQL), a wake-up or the poll interval."""
+        self._wakeup = wakeup = Wakeup(self.engine)
+        self._last_purge = time.monotonic()
         try:
             while not stop.is_set():
                 try:
                     result = self.run_once()
                 except Exception:
                     log.exception("relay pass failed; trying again")
-                    stop.wait(self.poll_seconds)
+                    wakeup.wait(self.poll_seconds, stop)
                     continue
-                passes += 1
-                if self.retention_seconds and passes % PURGE_EVERY_PASSES == 0:
-                    queries.purge_published(self.engine, self.retention_seconds)
-                if result.claimed >= self.batch_size:
+                self._purge_when_due()
+                if result.claimed >= self.batch_size and result.published + result.failed:
                     continue  # more is waiting
-                if result.deferred:
-                    stop.wait(OUTAGE_BACKOFF_SECONDS)
-                    continue
-                listener.wait(self.poll_seconds, stop)
+                wakeup.wait(self._idle_seconds(), stop)
         finally:
-            listener.close()
+            self._wakeup = None
+            wakeup.close()
+            self.close()
 
+    def _idle_seconds(self) -> float:
+        pending = [o.wait_seconds() for o in self._outages.values() if o.failures]
+        return min([self.poll_seconds, *(p for p in pending if p > 0)])
 
-class _Listener:
-    """LISTEN on PostgreSQL; a plain timed wait elsewhere."""
+    def wake(self) -> None:
+        """Make a waiting ``run_forever`` look at the outbox (or at ``stop``) now."""
+        if self._wakeup is not None:
+            self._wakeup.wake()
 
-    def __init__(self, engine: Engine):
-        self.conn: Any = None
-        if engine.dialect.name == "postgresql":
-            self.conn = engine.raw_connection()
-            self.conn.driver_connection.autocommit = True
-            cur = self.conn.cursor()
-            cur.execute(f"LISTEN {NOTIFY_CHANNEL}")
-            cur.close()
+    def purge_published(self, older_than_seconds: float) -> int:
+        """Delete rows published more than ``older_than_seconds`` ago; return how many."""
+        return queries.purge_published(self.engine, older_than_seconds)
 
-    def wait(self, timeout: float, stop: threading.Event) -> None:
-        """Return on a notification, after ``timeout`` seconds, or when stopped."""
-        if self.conn is None:
-            stop.wait(timeout)
+    def _purge_when_due(self) -> None:
+        if not self.retention_seconds:
             return
-        pg = self.conn.driver_connection
-        pg.poll()
-        if pg.notifies:
-            pg.notifies.clear()
+        if time.monotonic() - self._last_purge < PURGE_INTERVAL_SECONDS:
             return
-        ready, _, _ = select_module.select([pg], [], [], timeout)
-        if ready:
-            pg.poll()
-            pg.notifies.clear()
+        self._last_purge = time.monotonic()
+        try:
+            purged = self.purge_published(self.retention_seconds)
+        except Exception:
+            log.exception("outbox retention failed; the next round tries again")
+            return
+        if purged:
+            log.info("deleted %d published outbox rows", purged)
 
     def close(self) -> None:
-        """Stop listening."""
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
+        """Release the sinks' connections."""
+        for publisher in self.publishers.values():
+            try:
+                publisher.close()
+            except Exception:
+                log.debug("closing a publisher failed", exc_info=True)
 
 
-def _count(rows: list[Any], published: set[int]) -> None:
+class Wakeup:
+    """Waits for a NOTIFY on ``fileintel_outbox`` (PostgreSQL), a ``wake()``, or a timeout.
+
+    The LISTEN connection is a raw psycopg2 connection detached from the pool (it must stay
+    in autocommit and keep listening). If it breaks, waits fall back to the timeout and the
+    next wait listens again.
+    """
+
+    #: A wait is cut in slices this long so a ``stop`` set elsewhere is noticed soon.
+    SLICE_SECONDS = 0.5
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._read_fd, self._write_fd = os.pipe()
+        os.set_blocking(self._read_fd, False)
+        os.set_blocking(self._write_fd, False)
+        self._pg: Any = None
+        self._listen()
+
+    def _listen(self) -> None:
+        if self.engine.dialect.name != "postgresql":
+            return
+        try:
+            raw = self.engine.raw_connection()
+            pg: Any = raw.driver_connection
+            raw.detach()  # never back to the pool: it carries a LISTEN
+            pg.autocommit = True
+            with pg.cursor() as cur:
+                cur.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        except Exception as e:
+            log.warning("cannot LISTEN on %s, polling instead: %s", NOTIFY_CHANNEL, e)
+            return
+        self._pg = pg
+
+    def wait(self, timeout: float, stop: threading.Event | None = None) -> None:
+        """Return on a notification, a ``wake()``, ``stop``, or after ``timeout`` seconds."""
+        if self._pg is None and self.engine.dialect.name == "postgresql":
+            self._listen()  # listening again after a broken connection: look first
+            if self._pg is not None:
+                return
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self._notified():
+                    return
+                left = deadline - time.monotonic()
+                if left <= 0 or (stop is not None and stop.is_set()):
+                    return
+                fds: list[Any] = [self._read_fd] + ([self._pg] if self._pg is not None else [])
+                ready, _, _ = select.select(fds, [], [], min(left, self.SLICE_SECONDS))
+            except Exception as e:
+                log.warning("LISTEN connection lost, polling until it is back: %s", e)
+                self._drop_listener()
+                return
+            if self._read_fd in ready:
+                self._drain_pipe()
+                return
+
+    def _notified(self) -> bool:
+        if self._pg is None:
+            return False
+        self._pg.poll()
+        if self._pg.notifies:
+            self._pg.notifies.clear()
+            return True
+        return False
+
+    def _drain_pipe(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._read_fd, 512):
+                pass
+
+    def wake(self) -> None:
+        """Cut the current (or next) wait short; safe from a signal handler."""
+        with contextlib.suppress(OSError):
+            os.write(self._write_fd, b"!")
+
+    def _drop_listener(self) -> None:
+        if self._pg is not None:
+            try:
+                self._pg.close()
+            except Exception:
+                log.debug("closing the LISTEN connection failed", exc_info=True)
+            self._pg = None
+
+    def close(self) -> None:
+        """Stop listening and close the pipe."""
+        self._drop_listener()
+        for fd in (self._read_fd, self._write_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _describe(f: queries.Failure) -> tuple[int, int, str]:
+    return f.row_id, f.attempts + 1, f.error
+
+
+def _count(published: Sequence[Any]) -> None:
     from fileintel.metrics import RELAY_PUBLISHED
 
-    for row in rows:
-        if row.id in published:
-            RELAY_PUBLISHED.labels(row.kind).inc()
+    counts: dict[str, int] = {}
+    for row in published:
+        counts[row.kind] = counts.get(row.kind, 0) + 1
+    for kind, n in counts.items():
+        RELAY_PUBLISHED.labels(kind).inc(n)
 
 
 def build_relay(
@@ -203,8 +363,9 @@ def build_relay(
     broker: dramatiq.Broker | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     poll_seconds: float | None = None,
+    max_attempts: int = queries.DEFAULT_MAX_ATTEMPTS,
 ) -> Relay:
-    """A relay for these settings: Redis Stream or no events sink, and the given broker."""
+    """A relay for these settings: the Redis Stream (or no events sink) and the broker."""
     if broker is None:
         from fileintel.workers.broker import build_broker
 
@@ -216,5 +377,6 @@ def build_relay(
         BrokerDispatcher(broker),
         batch_size=batch_size,
         poll_seconds=poll_seconds or settings.relay_poll_seconds,
+        max_attempts=max_attempts,
         retention_seconds=settings.outbox_retention_seconds,
     )
