@@ -314,6 +314,14 @@ def flush_redis() -> None:
     client.close()
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the child when the benchmark dies, so no worker is left behind."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
@@ -322,20 +330,22 @@ def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
 
 
 def _stop(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    if proc.poll() is not None:
-        return
-    with suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
+    """SIGTERM the process (it stops its own children); SIGKILL the group after ``timeout``."""
+    if proc.poll() is None:
         with suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
+            os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _commits(engine: Engine) -> int:

@@ -141,12 +141,12 @@ POPULATE = [
     # hour from now, so that the minutes this script takes to fill cannot expire them.
     """
     INSERT INTO documents (collection_id, path, size, sha256, media_type, state, run_id,
-        attempt, dispatched_at, lease_expires_at, error, chunk_count, embedded_count, metadata,
-        processed_sha256, processed_options, added_at, finished_at)
+        attempt, lost_leases, dispatched_at, lease_expires_at, error, chunk_count,
+        embedded_count, metadata, processed_sha256, processed_options, added_at, finished_at)
     SELECT md5('c' || c)::uuid::text, '/data/bench-' || c || '/doc-' || j || '.txt', 4096,
         md5(g::text) || md5('x' || g), 'text/plain',
         CASE WHEN flying THEN 'processing' ELSE 'done' END,
-        md5('r' || c)::uuid::text, 1, now() - interval '50 minutes',
+        md5('r' || c)::uuid::text, 1, 0, now() - interval '50 minutes',
         CASE WHEN NOT flying THEN NULL
              WHEN c % :stuck_every = 0 THEN now() - interval '2 minutes'
              ELSE now() + interval '1 hour' END,

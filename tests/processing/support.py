@@ -213,10 +213,23 @@ def run_json(args: Iterable[str], env: Mapping[str, str]) -> Any:
     return json.loads(done.stdout)
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: SIGTERM this process when the test process dies, so a killed test session
+    never leaves a worker behind consuming a shared broker."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def start_process(
     args: Iterable[str], env: Mapping[str, str], log: Path
 ) -> subprocess.Popen[bytes]:
-    """Start a long-running ``fileintel`` process (own process group), output to ``log``."""
+    """Start a long-running ``fileintel`` process (own process group), output to ``log``.
+
+    It is stopped when the test process dies, even by SIGKILL (Linux).
+    """
     with log.open("ab") as out:
         return subprocess.Popen(
             [FILEINTEL, *args],
@@ -224,6 +237,7 @@ def start_process(
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
 
 

@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -20,12 +21,12 @@ from fileintel.store.documents import list_documents
 from fileintel.store.status import collection_status
 from tests.helpers import invariant_h_and_o
 from tests.processing.support import (
+    FILEINTEL,
     Corpus,
     assert_chunks_match,
     assert_documents_match,
     cli_env,
     collection_row,
-    run_cli,
     start_process,
     stop_process,
     wait_for,
@@ -34,72 +35,124 @@ from tests.services import RABBITMQ_URL, need
 
 pytestmark = pytest.mark.slow
 
-#: A Redis database of this suite's own; flushed before use (the worker's namespace is
-#: ``fileintel`` and would otherwise meet other suites' messages).
-REDIS_DB = 5
-REDIS_BROKER_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
+#: Redis databases this suite may use as its broker, in order of preference (6 is the
+#: processing benchmark's, 7 the sweeper suite's). The worker's namespace is ``fileintel``,
+#: so a database must not be shared with any other FileIntel worker.
+REDIS_DBS = (5, 8, 9, 10, 11, 12, 13, 14, 15)
 STOP_TIMEOUT = 20.0
 INGEST_TIMEOUT = 90.0
+LOCK_SECONDS = 600
+
+
+def _lock_client() -> Any:
+    import redis
+
+    from tests.services import REDIS_URL
+
+    return redis.Redis.from_url(REDIS_URL)
+
+
+def _redis_dbs_in_use(client: Any) -> set[int]:
+    """Databases some connected client has selected (a stray worker of another session)."""
+    return {int(c["db"]) for c in client.client_list()}
 
 
 @contextmanager
-def exclusive(resource: str, timeout: float = 240.0) -> Iterator[None]:
-    """Hold a machine-wide lock (a Redis key) on a shared broker resource.
+def redis_broker_db() -> Iterator[str]:
+    """A Redis broker URL on a database no one else uses, locked and flushed for this test.
 
-    Redis database 5 and RabbitMQ's queues are shared by every test session on this
-    machine: two sessions running these tests at once would flush or consume each other's
-    messages. The second one waits here instead.
+    Test sessions on one machine share the Redis server: a worker left behind by a killed
+    session keeps consuming its database, and two sessions running this suite at once would
+    flush each other's. So: the first database with no client on it whose lock we get.
     """
     import uuid
 
-    import redis
+    client = _lock_client()
+    token = uuid.uuid4().hex
+    held: str | None = None
 
-    from tests.services import REDIS_URL, redis_available
+    def acquire() -> str | None:
+        nonlocal held
+        busy = _redis_dbs_in_use(client)
+        for db in REDIS_DBS:
+            key = f"fileintel-test:lock:redis-db-{db}"
+            if db not in busy and client.set(key, token, nx=True, ex=LOCK_SECONDS):
+                held = key
+                return f"redis://127.0.0.1:6379/{db}"
+        return None
 
-    if not redis_available():
-        yield
-        return
-    client = redis.Redis.from_url(REDIS_URL)
-    key, token = f"fileintel-test:lock:{resource}", uuid.uuid4().hex
     try:
-        wait_for(
-            lambda: client.set(key, token, nx=True, ex=int(timeout) + 60),
-            timeout=timeout,
-            what=f"another test session to release {resource}",
-            interval=0.5,
-        )
-        yield
+        url = wait_for(acquire, timeout=120, what="a free Redis database", interval=0.5)
+        import redis
+
+        broker = redis.Redis.from_url(url)
+        broker.flushdb()
+        broker.close()
+        yield url
     finally:
-        if client.get(key) == token.encode():
-            client.delete(key)
+        if held is not None and client.get(held) == token.encode():
+            client.delete(held)
         client.close()
 
 
-def flush_redis_db() -> None:
-    """Empty this suite's Redis database."""
-    import redis
+@contextmanager
+def rabbitmq_queues() -> Iterator[str]:
+    """RabbitMQ with FileIntel's queues empty and no other consumer, locked for this test.
 
-    client = redis.Redis.from_url(REDIS_BROKER_URL)
-    client.flushdb()
-    client.close()
+    The queues are shared by every session on this machine (one vhost): wait for the lock,
+    then for any consumer left over from another session to go, then purge.
+    """
+    import uuid
 
-
-def purge_rabbitmq() -> None:
-    """Drop leftover messages from FileIntel's queues (they may belong to other databases)."""
     import pika
 
-    connection = pika.BlockingConnection(pika.URLParameters(RABBITMQ_URL))
-    try:
-        for base in (RUNS_QUEUE, DOCUMENTS_QUEUE):
-            for name in (base, f"{base}.DQ", f"{base}.XQ"):
+    client = _lock_client()
+    key, token = "fileintel-test:lock:rabbitmq-queues", uuid.uuid4().hex
+    queues = [f"{b}{s}" for b in (RUNS_QUEUE, DOCUMENTS_QUEUE) for s in ("", ".DQ", ".XQ")]
+
+    def consumers() -> dict[str, int]:
+        found = {}
+        connection = pika.BlockingConnection(pika.URLParameters(RABBITMQ_URL))
+        try:
+            for name in queues:
                 channel = connection.channel()
                 try:
+                    frame = channel.queue_declare(name, passive=True)
+                    found[name] = frame.method.consumer_count
                     channel.queue_purge(name)
                     channel.close()
                 except pika.exceptions.ChannelClosedByBroker:
                     pass  # the queue does not exist yet
+        finally:
+            connection.close()
+        return {name: n for name, n in found.items() if n}
+
+    try:
+        wait_for(
+            lambda: client.set(key, token, nx=True, ex=LOCK_SECONDS),
+            timeout=240,
+            what="another test session to release the RabbitMQ queues",
+            interval=0.5,
+        )
+        left: dict[str, int] = {}
+
+        def no_consumer() -> bool:
+            left.clear()
+            left.update(consumers())
+            return not left
+
+        try:
+            wait_for(no_consumer, timeout=30, what="RabbitMQ queues without consumers")
+        except AssertionError:
+            raise AssertionError(
+                f"FileIntel's RabbitMQ queues already have consumers {left}: a "
+                "'fileintel worker' of another session is still running on this broker"
+            ) from None
+        yield RABBITMQ_URL
     finally:
-        connection.close()
+        if client.get(key) == token.encode():
+            client.delete(key)
+        client.close()
 
 
 @contextmanager
@@ -140,19 +193,29 @@ def ingest_and_check(
     engine = make_engine(pg_url)
     try:
         with deployment(env, tmp_path) as procs:
-            args = ["ingest", str(corpus.root), "--collection", name, "--json"]
+            args = [FILEINTEL, "ingest", str(corpus.root), "--collection", name, "--json"]
+            ingest = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True)
             try:
-                done = run_cli(args, env, timeout=INGEST_TIMEOUT)
-            except subprocess.TimeoutExpired:
+                wait_for(
+                    lambda: ingest.poll() is not None or any(p.poll() is not None for p in procs),
+                    timeout=INGEST_TIMEOUT,
+                    what="ingest to finish",
+                    interval=0.1,
+                )
+            except AssertionError:
                 raise AssertionError(
                     f"ingest did not finish in {INGEST_TIMEOUT:.0f} s; collection: "
                     f"{collection_row(engine, name)._mapping}\n{read_logs(tmp_path)}"
                 ) from None
+            finally:
+                if ingest.poll() is None:
+                    ingest.kill()
+                stdout, _ = ingest.communicate(timeout=10)
             logs = read_logs(tmp_path)
-            assert done.returncode == 3, f"{done.stderr}\n{logs}"
-            summary = json.loads(done.stdout)
+            assert all(p.poll() is None for p in procs), f"a daemon exited:\n{logs}"
+            assert ingest.returncode == 3, f"ingest exited {ingest.returncode}\n{logs}"
+            summary = json.loads(stdout)
             assert summary["status"] == "completed_with_errors"
-            assert all(p.poll() is None for p in procs), logs
             wait_for(lambda: outbox_backlog(engine) == 0, timeout=30, what="the outbox to drain")
 
         collection = collection_row(engine, name)
@@ -179,15 +242,14 @@ def test_worker_relay_and_ingest_on_postgresql_and_redis(
     pg_url: str, corpus: Corpus, tmp_path: Path
 ) -> None:
     need("redis")
-    with exclusive(f"redis-db-{REDIS_DB}"):
-        flush_redis_db()
-        ingest_and_check(pg_url, REDIS_BROKER_URL, corpus, tmp_path, "redis-docs")
+    with redis_broker_db() as broker_url:
+        ingest_and_check(pg_url, broker_url, corpus, tmp_path, "redis-docs")
 
 
 def test_worker_relay_and_ingest_on_postgresql_and_rabbitmq(
     pg_url: str, corpus: Corpus, tmp_path: Path
 ) -> None:
     need("rabbitmq")
-    with exclusive("rabbitmq-queues"):
-        purge_rabbitmq()
-        ingest_and_check(pg_url, RABBITMQ_URL, corpus, tmp_path, "rabbit-docs")
+    need("redis")  # for the lock shared by test sessions
+    with rabbitmq_queues() as broker_url:
+        ingest_and_check(pg_url, broker_url, corpus, tmp_path, "rabbit-docs")
