@@ -132,6 +132,12 @@ def retry(app: AppContext, name_or_id: str, wait: bool, as_json: bool) -> int:
     return follow_until_terminal(app, collection.id, run_id, as_json=as_json)
 
 
+#: Dramatiq's Redis consumer stops fetching while a process holds ``prefetch`` messages and
+#: sleeps with a growing backoff; with its default of 2 per thread a thread that finishes
+#: its second document often waits for that sleep. 4 per thread keeps the threads fed.
+PREFETCH_PER_THREAD = 4
+
+
 @click.command()
 @click.option(
     "--processes",
@@ -147,13 +153,25 @@ def retry(app: AppContext, name_or_id: str, wait: bool, as_json: bool) -> int:
     help="Worker threads per process.",
 )
 @click.option(
+    "--prefetch",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"Messages each process holds ahead (default: {PREFETCH_PER_THREAD} per thread).",
+)
+@click.option(
     "--metrics-port",
     type=click.IntRange(1, 65535),
     default=None,
     help="Expose Prometheus metrics on this port (one process: use --processes 1).",
 )
 @pass_app
-def worker(app: AppContext, processes: int | None, threads: int, metrics_port: int | None) -> None:
+def worker(
+    app: AppContext,
+    processes: int | None,
+    threads: int,
+    prefetch: int | None,
+    metrics_port: int | None,
+) -> None:
     """Run Dramatiq workers (the same as 'dramatiq fileintel.workers')."""
     if app.settings.is_embedded_broker:
         raise InputError(
@@ -171,6 +189,8 @@ def worker(app: AppContext, processes: int | None, threads: int, metrics_port: i
     dramatiq = os.path.join(os.path.dirname(sys.executable), "dramatiq")
     if metrics_port:
         env["FILEINTEL_METRICS_PORT"] = str(metrics_port)
+    if prefetch is not None or "dramatiq_queue_prefetch" not in env:
+        env["dramatiq_queue_prefetch"] = str(prefetch or PREFETCH_PER_THREAD * threads)
     args = [dramatiq, "fileintel.workers", "--threads", str(threads)]
     if processes:
         args += ["--processes", str(processes)]

@@ -24,6 +24,7 @@ from fileintel.models.transitions import Transition
 from fileintel.outbox.writer import add_event, iso, new_event_id
 from fileintel.pipeline import ProcessedDocument
 from fileintel.pipeline.embedding import to_bytes
+from fileintel.store import document_work_pg
 from fileintel.store.lifecycle import (
     finalize_run,
     move_counters,
@@ -57,7 +58,13 @@ class Finished:
     run_finished: Transition | None
 
 
-def _stale(conn: Connection, run_id: str, document_id: int, attempt: int) -> StaleRun:
+def _stale(
+    conn: Connection,
+    run_id: str,
+    document_id: int,
+    attempt: int,
+    expected: DocumentState = DocumentState.PROCESSING,
+) -> StaleRun:
     """Explain why a fenced document write matched nothing."""
     d = documents_t.c
     row = conn.execute(
@@ -69,6 +76,8 @@ def _stale(conn: Connection, run_id: str, document_id: int, attempt: int) -> Sta
         reason = f"the document now belongs to run {row.run_id}"
     elif row.attempt != attempt:
         reason = f"attempt {attempt} was superseded by attempt {row.attempt}"
+    elif row.state == expected.value:
+        reason = "the run is no longer the collection's processing run"
     else:
         reason = f"the document is {row.state} (already handled)"
     return StaleRun(f"document {document_id}", run_id, reason)
@@ -89,27 +98,22 @@ def claim_document(
     conn: Connection, run_id: str, document_id: int, attempt: int, lease_seconds: float
 ) -> Claim:
     """``pending → processing`` for this attempt, with a lease; StaleRun if not ours."""
-    d = documents_t.c
-    row = conn.execute(
-        update(documents_t)
-        .where(
-            d.id == document_id,
-            d.run_id == run_id,
-            d.attempt == attempt,
-            d.state == DocumentState.PENDING.value,
-        )
-        .values(state=DocumentState.PROCESSING.value, lease_expires_at=db_now(lease_seconds))
-        .returning(d.collection_id, d.path, d.media_type, d.sha256, d.lease_expires_at)
-    ).one_or_none()
-    if row is None:
-        raise _stale(conn, run_id, document_id, attempt)
-    move_counters(conn, row.collection_id, run_id, DocumentState.PENDING, DocumentState.PROCESSING)
-    run = conn.execute(select(runs_t.c.options, runs_t.c.status).where(runs_t.c.id == run_id)).one()
-    if run.status != RunStatus.PROCESSING:
-        raise StaleRun(f"document {document_id}", run_id, f"the run is {run.status}")
-    name = conn.execute(
-        select(collections_t.c.name).where(collections_t.c.id == row.collection_id)
-    ).scalar_one()
+    if conn.dialect.name == "postgresql":
+        row = document_work_pg.claim(conn, run_id, document_id, attempt, lease_seconds)
+        if row is None:
+            raise _stale(conn, run_id, document_id, attempt, DocumentState.PENDING)
+        run_status, options, name = row.status, row.options, row.name
+    else:
+        row = _claim_portable(conn, run_id, document_id, attempt, lease_seconds)
+        run = conn.execute(
+            select(runs_t.c.options, runs_t.c.status).where(runs_t.c.id == run_id)
+        ).one()
+        run_status, options = run.status, run.options
+        name = conn.execute(
+            select(collections_t.c.name).where(collections_t.c.id == row.collection_id)
+        ).scalar_one()
+    if run_status != RunStatus.PROCESSING:
+        raise StaleRun(f"document {document_id}", run_id, f"the run is {run_status}")
     return Claim(
         run_id,
         document_id,
@@ -119,9 +123,39 @@ def claim_document(
         row.path,
         row.media_type,
         row.sha256,
-        dict(run.options),
-        row.lease_expires_at,
+        dict(options),
+        _utc(row.lease_expires_at),
     )
+
+
+def _claim_portable(
+    conn: Connection, run_id: str, document_id: int, attempt: int, lease_seconds: float
+) -> Any:
+    """The claim as Core statements: the document, then the counters (SQLite)."""
+    d = documents_t.c
+    row = conn.execute(
+        update(documents_t)
+        .where(
+            d.id == document_id,
+            d.run_id == run_id,
+            d.attempt == attempt,
+            d.state == DocumentState.PENDING.value,
+        )
+        .values(
+            state=DocumentState.PROCESSING.value,
+            lease_expires_at=db_now(lease_seconds),
+            dispatched_at=None,
+        )
+        .returning(d.collection_id, d.path, d.media_type, d.sha256, d.lease_expires_at)
+    ).one_or_none()
+    if row is None:
+        raise _stale(conn, run_id, document_id, attempt, DocumentState.PENDING)
+    move_counters(conn, row.collection_id, run_id, DocumentState.PENDING, DocumentState.PROCESSING)
+    return row
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.UTC) if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 def renew_lease(conn: Connection, claim: Claim, lease_seconds: float) -> dt.datetime:
@@ -144,7 +178,8 @@ def release_claim(conn: Connection, claim: Claim) -> None:
     updated = conn.execute(
         update(documents_t)
         .where(*_owned_by(claim))
-        .values(state=DocumentState.PENDING.value, lease_expires_at=None)
+        # Dispatched again: the message is retried, and the sweeper resends it if it is lost.
+        .values(state=DocumentState.PENDING.value, lease_expires_at=None, dispatched_at=db_now())
     ).rowcount
     if updated != 1:
         raise _stale(conn, claim.run_id, claim.document_id, claim.attempt)
@@ -168,15 +203,47 @@ def finish_document(
     run's and collection's final status with history and outbox event.
     """
     state = DocumentState.DONE if result is not None else DocumentState.FAILED
+    new_chunks = len(result.chunks) if result is not None else 0
+    new_embedded = new_chunks if result is not None and result.embeddings is not None else 0
+    if conn.dialect.name == "postgresql":
+        counters = document_work_pg.finish(
+            conn,
+            run_id=claim.run_id,
+            document_id=claim.document_id,
+            attempt=claim.attempt,
+            collection_id=claim.collection_id,
+            values=_document_values(claim, result, error),
+            chunks=new_chunks,
+            embedded=new_embedded,
+        )
+        if counters is None:
+            raise _stale(conn, claim.run_id, claim.document_id, claim.attempt)
+        if result is not None:
+            document_work_pg.copy_chunks(conn, claim.document_id, claim.collection_id, result)
+    else:
+        counters = _finish_portable(conn, claim, result, error, state, new_chunks, new_embedded)
+    _progress_event(conn, claim, state, error, new_chunks, counters)
+    closed = finalize_run(conn, claim.run_id, actor=actor) if run_is_finished(counters) else None
+    return Finished(state, counters, closed)
+
+
+def _finish_portable(
+    conn: Connection,
+    claim: Claim,
+    result: ProcessedDocument | None,
+    error: str | None,
+    state: DocumentState,
+    new_chunks: int,
+    new_embedded: int,
+) -> Any:
+    """The finish as Core statements (SQLite); the run's counters after the move."""
     updated = conn.execute(
         update(documents_t).where(*_owned_by(claim)).values(_document_values(claim, result, error))
     ).rowcount
     if updated != 1:
         raise _stale(conn, claim.run_id, claim.document_id, claim.attempt)
     old_chunks, old_embedded = _replace_chunks(conn, claim, result)
-    new_chunks = len(result.chunks) if result is not None else 0
-    new_embedded = new_chunks if result is not None and result.embeddings is not None else 0
-    counters = move_counters(
+    return move_counters(
         conn,
         claim.collection_id,
         claim.run_id,
@@ -185,9 +252,6 @@ def finish_document(
         chunks_delta=new_chunks - old_chunks,
         embedded_delta=new_embedded - old_embedded,
     )
-    _progress_event(conn, claim, state, error, new_chunks, counters)
-    closed = finalize_run(conn, claim.run_id, actor=actor) if run_is_finished(counters) else None
-    return Finished(state, counters, closed)
 
 
 def _document_values(
@@ -195,7 +259,14 @@ def _document_values(
 ) -> dict[str, Any]:
     common = {"lease_expires_at": None, "finished_at": db_now()}
     if result is None:
-        return {**common, "state": DocumentState.FAILED.value, "error": error or "failed"}
+        # A failed document keeps no chunks (they are deleted with it), so it counts none.
+        return {
+            **common,
+            "state": DocumentState.FAILED.value,
+            "error": error or "failed",
+            "chunk_count": 0,
+            "embedded_count": 0,
+        }
     embedded = len(result.chunks) if result.embeddings is not None else 0
     return {
         **common,
