@@ -27,6 +27,8 @@ DEFAULT_DISPATCH_TIMEOUT_SECONDS = 120.0
 DEFAULT_RUN_DEADLINE_SECONDS = 6 * 3600.0
 DEFAULT_MAX_DOCUMENT_ATTEMPTS = 3
 DEFAULT_RELAY_POLL_SECONDS = 1.0
+#: Failed publishes after which the relay parks an outbox row.
+DEFAULT_RELAY_MAX_ATTEMPTS = 10
 DEFAULT_OUTBOX_RETENTION_SECONDS = 7 * 24 * 3600.0
 
 
@@ -53,6 +55,7 @@ class Settings:
     run_deadline_seconds: float = DEFAULT_RUN_DEADLINE_SECONDS
     max_document_attempts: int = DEFAULT_MAX_DOCUMENT_ATTEMPTS
     relay_poll_seconds: float = DEFAULT_RELAY_POLL_SECONDS
+    relay_max_attempts: int = DEFAULT_RELAY_MAX_ATTEMPTS
     outbox_retention_seconds: float = DEFAULT_OUTBOX_RETENTION_SECONDS
     embedder: str | None = None
     log_format: str = "text"
@@ -153,6 +156,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             _number(env, "FILEINTEL_MAX_DOCUMENT_ATTEMPTS", DEFAULT_MAX_DOCUMENT_ATTEMPTS, int)
         ),
         relay_poll_seconds=_number(env, "FILEINTEL_RELAY_POLL_SECONDS", DEFAULT_RELAY_POLL_SECONDS),
+        relay_max_attempts=int(
+            _number(env, "FILEINTEL_RELAY_MAX_ATTEMPTS", DEFAULT_RELAY_MAX_ATTEMPTS, int)
+        ),
         outbox_retention_seconds=_number(
             env, "FILEINTEL_OUTBOX_RETENTION_SECONDS", DEFAULT_OUTBOX_RETENTION_SECONDS
         ),

@@ -91,14 +91,14 @@ def _with_db(engine: Engine, settings: Settings) -> list[Check]:
         facts = gather(conn)
         stuck = stuck_collection_count(conn)
     checks = []
-    lag = facts.outbox.oldest_seconds
+    lag = facts.outbox.lag_seconds
     relay_level = "OK" if (lag or 0) <= OUTBOX_LAG_WARNING_SECONDS else "WARN"
     checks.append(
         Check(
             "relay",
             relay_level,
             f"{facts.relays_seen} relay(s) seen; backlog {facts.outbox.backlog}, "
-            f"oldest {lag or 0:.0f} s, parked {facts.outbox.parked}",
+            f"waiting {lag or 0:.0f} s, parked {facts.outbox.parked}",
         )
     )
     holder = lock_holder_exists(engine)

@@ -7,6 +7,8 @@ import logging
 import sys
 import time
 
+_MARK = "_fileintel_handler"
+
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, and any ``extra`` ids."""
@@ -31,15 +33,20 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(log_format: str = "text", level: int = logging.INFO) -> None:
-    """Send FileIntel's logs to stderr in the chosen format (idempotent)."""
+    """Send FileIntel's logs to stderr in the chosen format (idempotent).
+
+    Replaces only the handler an earlier call installed: handlers that others put on the
+    root logger (a test runner's capture, an embedding application's) stay.
+    """
     root = logging.getLogger()
     handler = logging.StreamHandler(sys.stderr)
+    setattr(handler, _MARK, True)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
         )
-    root.handlers[:] = [handler]
+    root.handlers[:] = [h for h in root.handlers if not getattr(h, _MARK, False)] + [handler]
     root.setLevel(level)
     logging.getLogger("dramatiq").setLevel(logging.WARNING)

@@ -79,9 +79,12 @@ class DatabaseCollector(Collector):
             "fileintel_outbox_backlog", "Unpublished outbox rows", value=facts.backlog
         )
         yield GaugeMetricFamily(
+            "fileintel_outbox_parked", "Outbox rows parked after failing", value=facts.parked
+        )
+        yield GaugeMetricFamily(
             "fileintel_outbox_lag_seconds",
-            "Age of the oldest unpublished outbox row",
-            value=facts.oldest_seconds or 0.0,
+            "How long the oldest due, unparked outbox row has waited for the relay",
+            value=facts.lag_seconds or 0.0,
         )
         yield GaugeMetricFamily(
             "fileintel_stuck_collections",

@@ -31,12 +31,14 @@ def test_valid_values_are_read() -> None:
             "FILEINTEL_LEASE_SECONDS": "30",
             "FILEINTEL_HEARTBEAT_SECONDS": "5.5",
             "FILEINTEL_MAX_DOCUMENT_ATTEMPTS": "5",
+            "FILEINTEL_RELAY_MAX_ATTEMPTS": "4",
         }
     )
     assert settings.database_url == GOOD_PG and not settings.is_sqlite
     assert settings.broker_url.startswith("amqp://") and not settings.is_embedded_broker
     assert (settings.lease_seconds, settings.heartbeat_seconds) == (30.0, 5.5)
     assert settings.max_document_attempts == 5
+    assert settings.relay_max_attempts == 4
 
 
 @pytest.mark.parametrize(
@@ -57,6 +59,7 @@ def test_valid_values_are_read() -> None:
         ("FILEINTEL_SWEEP_INTERVAL_SECONDS", "0", "greater than 0"),
         ("FILEINTEL_MAX_DOCUMENT_ATTEMPTS", "three", "not a number"),
         ("FILEINTEL_RELAY_POLL_SECONDS", "1s", "not a number"),
+        ("FILEINTEL_RELAY_MAX_ATTEMPTS", "0", "greater than 0"),
         ("FILEINTEL_LOG_FORMAT", "xml", "xml"),
     ],
 )
@@ -116,3 +119,22 @@ def test_cli_reports_bad_configuration_in_one_line(
     assert len(lines) == 1, err
     assert variable in lines[0]
     assert "Traceback" not in err
+
+
+def test_logging_keeps_handlers_it_did_not_install() -> None:
+    import logging
+
+    from fileintel.logs import configure_logging
+
+    root = logging.getLogger()
+    foreign = logging.NullHandler()
+    saved = root.handlers[:]
+    root.addHandler(foreign)
+    try:
+        configure_logging("text")
+        configure_logging("json")
+        ours = [h for h in root.handlers if h is not foreign and h not in saved]
+        assert foreign in root.handlers
+        assert len(ours) == 1, "a second call replaces the first call's handler"
+    finally:
+        root.handlers[:] = saved

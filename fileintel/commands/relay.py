@@ -11,7 +11,6 @@ import click
 
 from fileintel.commands.common import AppContext, pass_app
 from fileintel.logs import configure_logging
-from fileintel.outbox.queries import DEFAULT_MAX_ATTEMPTS
 from fileintel.outbox.relay import DEFAULT_BATCH_SIZE
 
 
@@ -32,9 +31,8 @@ from fileintel.outbox.relay import DEFAULT_BATCH_SIZE
 @click.option(
     "--max-attempts",
     type=click.IntRange(1, 1000),
-    default=DEFAULT_MAX_ATTEMPTS,
-    show_default=True,
-    help="Failed attempts after which a row is parked.",
+    default=None,
+    help="Failed attempts after which a row is parked (default FILEINTEL_RELAY_MAX_ATTEMPTS, 10).",
 )
 @click.option("--once", is_flag=True, help="Run one pass, print its counts and exit.")
 @click.option(
@@ -48,7 +46,7 @@ def relay(
     app: AppContext,
     batch_size: int,
     poll_interval: float | None,
-    max_attempts: int,
+    max_attempts: int | None,
     once: bool,
     metrics_port: int | None,
 ) -> None:

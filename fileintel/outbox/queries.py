@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, bindparam, delete, exc, func, select, update
 from sqlalchemy.engine import Connection
 
+from fileintel.config import DEFAULT_RELAY_MAX_ATTEMPTS
 from fileintel.db import db_now, write_tx
 from fileintel.models.tables import outbox_t
 from fileintel.outbox.writer import DISPATCH, EVENT
@@ -27,7 +28,7 @@ from fileintel.outbox.writer import DISPATCH, EVENT
 #: Backoff after a failed publish: 1 s, 2 s, 4 s ... capped at 5 minutes.
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_CAP_SECONDS = 300.0
-DEFAULT_MAX_ATTEMPTS = 10
+DEFAULT_MAX_ATTEMPTS = DEFAULT_RELAY_MAX_ATTEMPTS
 PURGE_BATCH = 5_000
 PARKED_ROWS_SHOWN = 20
 #: A claim whose rows were held back for ordering tries further ids this many times.

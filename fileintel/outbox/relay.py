@@ -363,7 +363,7 @@ def build_relay(
     broker: dramatiq.Broker | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     poll_seconds: float | None = None,
-    max_attempts: int = queries.DEFAULT_MAX_ATTEMPTS,
+    max_attempts: int | None = None,
 ) -> Relay:
     """A relay for these settings: the Redis Stream (or no events sink) and the broker."""
     if broker is None:
@@ -377,6 +377,6 @@ def build_relay(
         BrokerDispatcher(broker),
         batch_size=batch_size,
         poll_seconds=poll_seconds or settings.relay_poll_seconds,
-        max_attempts=max_attempts,
+        max_attempts=max_attempts or settings.relay_max_attempts,
         retention_seconds=settings.outbox_retention_seconds,
     )

@@ -21,28 +21,43 @@ OUTBOX_LAG_WARNING_SECONDS = 30.0
 
 @dataclass(frozen=True)
 class OutboxFacts:
-    """The outbox as the relay sees it."""
+    """The outbox as the relay sees it.
+
+    ``oldest_seconds`` is the age of the oldest unpublished row, parked ones included (what
+    ``outbox status`` reports); ``lag_seconds`` is how long the oldest row the relay should
+    be publishing (due, not parked) has been due: the figure behind "not draining", which a
+    parked row, set aside until someone retries it, must not inflate.
+    """
 
     backlog: int
     parked: int
     oldest_seconds: float | None
+    lag_seconds: float | None = None
 
 
 def outbox_facts(conn: Connection) -> OutboxFacts:
-    """Backlog (parked included), parked count, and the oldest due row's age in seconds."""
+    """Backlog (parked included), parked count, oldest unpublished age, and the relay's lag."""
     o = outbox_t.c
     row = conn.execute(
-        select(func.count(), func.count(o.parked_at), func.min(o.available_at), db_now()).where(
-            o.published_at.is_(None)
-        )
+        select(
+            func.count(),
+            func.count(o.parked_at),
+            func.min(o.created_at),
+            func.min(o.available_at).filter(o.parked_at.is_(None)),
+            db_now(),
+        ).where(o.published_at.is_(None))
     ).one()
-    oldest = None
-    if row[2] is not None:
-        available = row[2] if isinstance(row[2], dt.datetime) else dt.datetime.fromisoformat(row[2])
-        if available.tzinfo is None:
-            available = available.replace(tzinfo=dt.UTC)
-        oldest = max(0.0, (row[3] - available).total_seconds())
-    return OutboxFacts(int(row[0]), int(row[1]), oldest)
+    now = row[4]
+    return OutboxFacts(int(row[0]), int(row[1]), _age(row[2], now), _age(row[3], now))
+
+
+def _age(at: Any, now: dt.datetime) -> float | None:
+    if at is None:
+        return None
+    when = at if isinstance(at, dt.datetime) else dt.datetime.fromisoformat(at)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (now - when).total_seconds())
 
 
 def expired_leases_by_collection(conn: Connection) -> dict[str, tuple[int, float]]:

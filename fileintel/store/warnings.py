@@ -110,7 +110,7 @@ def liveness_warnings(collection: Any, facts: LivenessFacts) -> list[Warning]:
         )
     if not open_collection(collection):
         return found
-    lag = facts.outbox.oldest_seconds
+    lag = facts.outbox.lag_seconds
     if lag is not None and lag > OUTBOX_LAG_WARNING_SECONDS:
         found.append(
             Warning(

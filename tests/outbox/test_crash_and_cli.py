@@ -139,3 +139,30 @@ def test_outbox_status_and_retry_parked_through_the_cli(
         None,
     )
     assert status["parked_rows"] == [] and status["by_topic"] == {}
+
+
+def test_a_parked_row_ages_the_backlog_but_not_the_relays_lag(engine: Engine) -> None:
+    from fileintel.db import db_now, read_tx
+    from fileintel.store.liveness import outbox_facts
+
+    add_events(engine, "c1", 1)
+    add_events(engine, "c2", 1)
+    parked, due = (row.id for row in outbox_rows(engine))
+    with write_tx(engine) as conn:
+        conn.execute(
+            update(outbox_t)
+            .where(outbox_t.c.id == parked)
+            .values(created_at=db_now(-600), available_at=db_now(-600), parked_at=db_now())
+        )
+    with read_tx(engine) as conn:
+        facts = outbox_facts(conn)
+    assert (facts.backlog, facts.parked) == (2, 1)
+    assert facts.oldest_seconds is not None and facts.oldest_seconds >= 600
+    assert facts.lag_seconds is not None and facts.lag_seconds < 60
+
+    with write_tx(engine) as conn:
+        conn.execute(
+            update(outbox_t).where(outbox_t.c.id == due).values(available_at=db_now(-90))
+        )
+    with read_tx(engine) as conn:
+        assert 90 <= (outbox_facts(conn).lag_seconds or 0) < 600
