@@ -198,6 +198,45 @@ def test_finishing_twice_with_the_same_claim_writes_once(
     assert_finished_like_pipeline(engine, collection_id, corpus)
 
 
+def test_a_claim_clears_the_dispatch_time_and_giving_it_back_sets_it_again(
+    engine: Engine, worker: DocumentWorker, corpus: Corpus
+) -> None:
+    collection_id, run_id = queue_corpus(engine, corpus)
+    worker.start_run(run_id)
+    doc = one_good_document(engine, collection_id, corpus)
+    assert doc.dispatched_at is not None
+
+    with write_tx(engine) as conn:
+        claim = claim_document(conn, run_id, doc.id, 1, LEASE)
+    claimed = one_good_document(engine, collection_id, corpus)
+    assert (claimed.state, claimed.dispatched_at) == ("processing", None)
+    assert claimed.lease_expires_at is not None
+    assert claim.lease_expires_at.tzinfo is not None
+
+    with write_tx(engine) as conn:
+        release_claim(conn, claim)
+    given_back = one_good_document(engine, collection_id, corpus)
+    # Pending again and dispatched (the message is retried): the sweeper can find it.
+    assert given_back.state == "pending" and given_back.dispatched_at is not None
+    coll = collection_row(engine, collection_id)
+    assert (coll.documents_pending, coll.documents_processing) == (10, 0)
+
+
+def test_a_claim_after_cancel_is_refused_and_changes_no_counter(
+    engine: Engine, worker: DocumentWorker, corpus: Corpus
+) -> None:
+    collection_id, run_id = queue_corpus(engine, corpus)
+    worker.start_run(run_id)
+    doc = one_good_document(engine, collection_id, corpus)
+    with write_tx(engine) as conn:
+        cancel_run(conn, collection_id, actor="test")
+    before = snapshot(engine, collection_id, [run_id])
+
+    with pytest.raises(StaleRun, match="processing run"), write_tx(engine) as conn:
+        claim_document(conn, run_id, doc.id, 1, LEASE)
+    assert snapshot(engine, collection_id, [run_id]) == before
+
+
 def test_a_superseded_run_finishing_late_writes_nothing(
     engine: Engine, worker: DocumentWorker, corpus: Corpus
 ) -> None:
