@@ -24,14 +24,13 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from fileintel.config import Settings
 from fileintel.db import read_tx
 from fileintel.errors import BrokerError
-from fileintel.models.tables import status_events_t
 from fileintel.models.transitions import STATUS_CHANGED
-from fileintel.outbox.writer import iso
+from fileintel.store.status import history_after
 
 log = logging.getLogger("fileintel.follow")
 
@@ -42,30 +41,9 @@ _INT_FIELDS = ("seq", "document_id", "chunks", "attempt")
 
 def status_events_after(engine: Engine, collection_id: str, after_seq: int) -> list[dict[str, Any]]:
     """The collection's history rows with seq above ``after_seq``, as events, in seq order."""
-    e = status_events_t.c
     with read_tx(engine) as conn:
-        rows = conn.execute(
-            select(
-                e.event_id, e.seq, e.from_status, e.to_status, e.run_id, e.message, e.actor, e.at
-            )
-            .where(e.collection_id == collection_id, e.seq > after_seq)
-            .order_by(e.seq)
-        ).all()
-    return [
-        {
-            "event_id": r.event_id,
-            "type": STATUS_CHANGED,
-            "collection_id": collection_id,
-            "seq": r.seq,
-            "from": r.from_status,
-            "to": r.to_status,
-            "run_id": r.run_id,
-            "message": r.message,
-            "actor": r.actor,
-            "at": iso(r.at),
-        }
-        for r in rows
-    ]
+        rows = history_after(conn, collection_id, after_seq)
+    return [{"type": STATUS_CHANGED, "collection_id": collection_id, **row} for row in rows]
 
 
 def follow_status_events(

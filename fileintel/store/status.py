@@ -115,10 +115,18 @@ def list_collections(
 
 def history(conn: Connection, collection_id: str) -> list[dict[str, Any]]:
     """``collections history``: every status change in ``seq`` order."""
+    return [
+        {k: v for k, v in entry.items() if k != "event_id"}
+        for entry in history_after(conn, collection_id, 0)
+    ]
+
+
+def history_after(conn: Connection, collection_id: str, after_seq: int) -> list[dict[str, Any]]:
+    """Status changes with ``seq`` above ``after_seq``, in order, each with its ``event_id``."""
     e = status_events_t.c
     rows = conn.execute(
-        select(e.seq, e.from_status, e.to_status, e.run_id, e.message, e.actor, e.at)
-        .where(e.collection_id == collection_id)
+        select(e.event_id, e.seq, e.from_status, e.to_status, e.run_id, e.message, e.actor, e.at)
+        .where(e.collection_id == collection_id, e.seq > after_seq)
         .order_by(e.seq)
     )
     return [
@@ -130,6 +138,7 @@ def history(conn: Connection, collection_id: str) -> list[dict[str, Any]]:
             "message": r.message,
             "actor": r.actor,
             "at": iso(r.at),
+            "event_id": r.event_id,
         }
         for r in rows
     ]
