@@ -44,7 +44,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import Engine, func, select, text
+
+from benchmarks.scratch import create_database, drop_database
 
 TARGET_RATIO = 0.6
 DEFAULT_DOCUMENTS = 1000
@@ -52,9 +54,6 @@ DEFAULT_SEED = 1234
 MIN_BYTES, MAX_BYTES = 20_000, 50_000
 WARMUP_DOCUMENTS = 12
 RUN_TIMEOUT_SECONDS = 1800.0
-PG_ADMIN_URL = os.environ.get(
-    "FILEINTEL_BENCH_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-)
 REDIS_URL = os.environ.get("FILEINTEL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/6")
 FILEINTEL = str(Path(sys.executable).parent / "fileintel")
 
@@ -286,23 +285,14 @@ def run_facts(engine: Engine, run_id: str) -> dict[str, Any]:
 @contextmanager
 def postgres_database() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database of the benchmark's own; dropped afterwards."""
-    from fileintel import migrate
+    from fileintel.db import dispose_engines
 
     name = f"fileintel_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     try:
-        migrate.upgrade(url)
-        yield url
+        yield create_database(name)
     finally:
-        from fileintel.db import dispose_engines
-
         dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database(name)
 
 
 def flush_redis() -> None:

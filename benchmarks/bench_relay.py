@@ -42,17 +42,13 @@ from typing import Any
 
 import psycopg2
 import redis
-from sqlalchemy import create_engine, make_url, text
 
-from fileintel import migrate
+from benchmarks.scratch import create_database, drop_database
 from fileintel.config import Settings
 from fileintel.db import make_engine
 from fileintel.outbox.relay import build_relay
 from fileintel.workers.broker import build_broker
 
-ADMIN_URL = os.environ.get(
-    "FILEINTEL_BENCH_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-)
 REDIS_URL = os.environ.get("FILEINTEL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 DB_NAME = "fileintel_bench_relay"
 RAW_BATCH = 500
@@ -92,8 +88,6 @@ CREATE_TRIGGER = (
 # --- the database and the stream ----------------------------------------------------------
 
 
-def database_url() -> str:
-    return make_url(ADMIN_URL).set(database=DB_NAME).render_as_string(hide_password=False)
 
 
 def dsn(url: str) -> str:
@@ -101,22 +95,8 @@ def dsn(url: str) -> str:
     return url.replace("postgresql+psycopg2://", "postgresql://", 1)
 
 
-def create_database() -> str:
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
-    admin.dispose()
-    url = database_url()
-    migrate.upgrade(url)
-    return url
 
 
-def drop_database() -> None:
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def execute(url: str, *statements: str, params: dict[str, Any] | None = None) -> None:
@@ -352,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="cProfile the relay's drain")
     args = parser.parse_args(argv)
 
-    url = create_database()
+    url = create_database(DB_NAME)
     stream = f"fileintel-bench:relay:{uuid.uuid4().hex[:8]}"
     stream_client = redis.Redis.from_url(REDIS_URL)
     started = time.perf_counter()
@@ -381,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stream_client.delete(stream)
         stream_client.close()
-        drop_database()
+        drop_database(DB_NAME)
     elapsed = time.perf_counter() - started
 
     drain_ratio = mine.rate / raw.rate

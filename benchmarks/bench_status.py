@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
 
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine, text
 
-from fileintel import migrate
+from benchmarks.scratch import create_database, drop_database
 from fileintel.db import make_engine, read_tx, write_tx
 from fileintel.models.states import CollectionStatus
 from fileintel.models.transitions import transition
@@ -34,30 +33,13 @@ from fileintel.store.collections import create_collection, find_collection
 from fileintel.store.runs import request_processing
 from fileintel.store.status import collection_status
 
-ADMIN_URL = os.environ.get(
-    "FILEINTEL_BENCH_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-)
 DB_NAME = "fileintel_bench_status"
 TARGET_FACTOR = 2.0
 TARGET_MS = 50.0
 
 
-def create_database() -> str:
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
-    admin.dispose()
-    url = make_url(ADMIN_URL).set(database=DB_NAME).render_as_string(hide_password=False)
-    migrate.upgrade(url)
-    return url
 
 
-def drop_database() -> None:
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def build_collection(engine: Engine, name: str, documents: int, chunks_per_doc: int) -> str:
@@ -182,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=50)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
-    url = create_database()
+    url = create_database(DB_NAME)
     engine = make_engine(url)
     try:
         sizes = {"small": 10, "big": args.documents}
@@ -223,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     finally:
         engine.dispose()
-        drop_database()
+        drop_database(DB_NAME)
     return 0
 
 

@@ -29,7 +29,6 @@ import cProfile
 import io
 import json
 import multiprocessing
-import os
 import pstats
 import statistics
 import sys
@@ -40,9 +39,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg2
-from sqlalchemy import bindparam, create_engine, insert, make_url, text, update
+from sqlalchemy import bindparam, create_engine, insert, make_url, update
 
-from fileintel import migrate
+from benchmarks.scratch import create_database, drop_database
 from fileintel.db import db_now, make_engine, write_tx
 from fileintel.models.states import CollectionStatus, allowed_sources
 from fileintel.models.tables import collections_t, outbox_t, status_events_t
@@ -50,9 +49,6 @@ from fileintel.models.transitions import STATUS_CHANGED, transition
 from fileintel.outbox.writer import iso
 from fileintel.store.collections import create_collection
 
-ADMIN_URL = os.environ.get(
-    "FILEINTEL_BENCH_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-)
 DB_NAME = "fileintel_bench_tx"
 TARGET_RATIO = 0.7
 
@@ -64,27 +60,10 @@ SOURCES = {target: tuple(s.value for s in allowed_sources(target)) for target in
 # --- the database -------------------------------------------------------------------------
 
 
-def database_url() -> str:
-    return make_url(ADMIN_URL).set(database=DB_NAME).render_as_string(hide_password=False)
 
 
-def create_database() -> str:
-    """(Re)create and migrate the benchmark database; return its URL."""
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
-    admin.dispose()
-    url = database_url()
-    migrate.upgrade(url)
-    return url
 
 
-def drop_database() -> None:
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def make_pool(url: str, n: int) -> list[str]:
@@ -528,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     kinds = ["raw", "fileintel"] + (["prebuilt", "cte"] if args.variants else [])
 
-    url = create_database()
+    url = create_database(DB_NAME)
     try:
         ids = make_pool(url, args.collections)
         print(
@@ -554,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile:
             print(profile(url, ids, min(args.seconds, 4.0)))
     finally:
-        drop_database()
+        drop_database(DB_NAME)
     return 0
 
 
