@@ -10,6 +10,8 @@
   with its own engine, released together by a barrier; return each outcome.
 - ``race_in_processes(n, target, args)``: run ``target(*args, barrier, i)`` in ``n`` spawned
   processes released together by a barrier; return what each one put on its queue.
+- ``wait_for(condition, timeout, what)``: poll a condition (never a fixed sleep) until it
+  returns something truthy; fail naming what was awaited, with ``details()`` (e.g. logs).
 
 Imports stay light (no pipeline, no CLI) so spawned racers start quickly.
 """
@@ -19,8 +21,9 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import threading
+import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine, select
 
@@ -194,3 +197,29 @@ def complete_racer(
         results.put(f"{type(e).__name__}: {e}")
     finally:
         eng.dispose()
+
+
+T = TypeVar("T")
+
+
+def wait_for(
+    condition: Callable[[], T | None],
+    timeout: float,
+    what: str,
+    *,
+    interval: float = 0.02,
+    details: Callable[[], str] | None = None,
+) -> T:
+    """Call ``condition`` until it returns something truthy; fail after ``timeout`` seconds.
+
+    ``details`` is called on failure and its text added to the message (e.g. process logs).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            extra = f"\n{details()}" if details is not None else ""
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{extra}")
+        time.sleep(interval)

@@ -13,10 +13,9 @@
 from __future__ import annotations
 
 import sys
-import time
 import uuid
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Engine, select
 
@@ -27,8 +26,7 @@ from fileintel.models.tables import outbox_t
 from fileintel.models.transitions import record_creation, transition
 from fileintel.outbox.publishers import Outcome
 from fileintel.outbox.writer import add_event, new_event_id
-
-T = TypeVar("T")
+from tests.helpers import wait_for  # noqa: F401 - re-exported for the suite
 
 #: One full cycle of a collection through the transition function.
 CYCLE = (CollectionStatus.QUEUED, CollectionStatus.PROCESSING, CollectionStatus.COMPLETED)
@@ -89,16 +87,6 @@ def cycle(engine: Engine, collection_id: str, moves: int) -> None:
                 transition(conn, collection_id, target, actor="t")
 
 
-def wait_for(condition: Callable[[], T], timeout: float, what: str, step: float = 0.02) -> T:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(step)
 
 
 class RejectingSink:

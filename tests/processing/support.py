@@ -21,11 +21,10 @@ import random
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Engine, select, update
 
@@ -38,8 +37,7 @@ from fileintel.outbox.writer import DISPATCH
 from fileintel.pipeline import PipelineOptions, process_file
 from fileintel.pipeline.pdfgen import write_minimal_pdf
 from fileintel.workers.actors import DocumentWorker
-
-T = TypeVar("T")
+from tests.helpers import wait_for  # noqa: F401 - re-exported for the suite
 
 FILEINTEL = str(Path(sys.executable).parent / "fileintel")
 
@@ -159,18 +157,6 @@ def make_mixed_corpus(root: Path, seed: int = 20240611) -> Corpus:
 # --- waiting ------------------------------------------------------------------------------
 
 
-def wait_for(
-    condition: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.05
-) -> T:
-    """Call ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 # --- subprocesses -------------------------------------------------------------------------
