@@ -147,6 +147,76 @@ def test_postgres_notify_trigger_comes_and_goes(fresh_url: str) -> None:
     assert notify_objects() == (0, 0)
 
 
+@pytest.mark.parametrize("fresh_url", ["postgresql"], indirect=True)
+def test_postgres_chunks_stay_inline_from_revision_0003(fresh_url: str) -> None:
+    def chunk_options() -> list[str]:
+        engine = make_engine(fresh_url)
+        try:
+            with engine.connect() as conn:
+                options = conn.execute(
+                    text("SELECT reloptions FROM pg_class WHERE relname = 'chunks'")
+                ).scalar_one()
+            return list(options or [])
+        finally:
+            engine.dispose()
+
+    migrate.upgrade(fresh_url)
+    assert chunk_options() == ["toast_tuple_target=8160"]
+    migrate.downgrade(fresh_url, "0002")
+    assert chunk_options() == []
+
+
+SWEEPER_RUN_INDEXES = {"ix_runs_open_deadline", "ix_runs_queued_heartbeat", "ix_runs_finished_open"}
+
+
+def run_indexes(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        return {str(ix["name"]) for ix in inspect(engine).get_indexes("runs")}
+    finally:
+        engine.dispose()
+
+
+def run_statistics(url: str) -> list[str]:
+    """Extended statistics objects on ``runs`` (PostgreSQL; none on SQLite)."""
+    engine = make_engine(url)
+    try:
+        if engine.dialect.name != "postgresql":
+            return []
+        with engine.connect() as conn:
+            return list(
+                conn.execute(
+                    text(
+                        "SELECT stxname FROM pg_statistic_ext"
+                        " WHERE stxrelid = 'runs'::regclass ORDER BY stxname"
+                    )
+                ).scalars()
+            )
+    finally:
+        engine.dispose()
+
+
+def test_0002_adds_the_sweeper_run_indexes_and_takes_them_back(fresh_url: str) -> None:
+    """A database at 0001 (as deployed) gains the partial indexes (and, on PostgreSQL, the
+    statistics that let the planner use them), and loses only them."""
+    migrate.upgrade(fresh_url, "0001")
+    at_0001 = run_indexes(fresh_url)
+    assert at_0001 & SWEEPER_RUN_INDEXES == set()
+    assert run_statistics(fresh_url) == []
+
+    migrate.upgrade(fresh_url)
+    assert run_indexes(fresh_url) == at_0001 | SWEEPER_RUN_INDEXES
+    postgresql = fresh_url.startswith("postgresql")
+    assert run_statistics(fresh_url) == (["stx_runs_documents_left"] if postgresql else [])
+    assert schema_diff(fresh_url) == []
+
+    migrate.downgrade(fresh_url, "0001")
+    assert run_indexes(fresh_url) == at_0001
+    assert run_statistics(fresh_url) == []
+    migrate.upgrade(fresh_url)
+    assert schema_diff(fresh_url) == []
+
+
 def test_a_model_change_without_migration_is_detected(fresh_url: str) -> None:
     """The diff is not vacuous: a column missing from the database shows up."""
     migrate.upgrade(fresh_url)

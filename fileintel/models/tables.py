@@ -39,6 +39,18 @@ def _in(column: str, enum: type[CollectionStatus | RunStatus | DocumentState]) -
     return f"{column} IN ({values})"
 
 
+# Predicates of the runs' partial indexes (migration 0002); the sweeper's run rules imply them.
+_RUN_OPEN = f"status IN ('{RunStatus.QUEUED.value}', '{RunStatus.PROCESSING.value}')"
+_RUN_QUEUED = f"status = '{RunStatus.QUEUED.value}'"
+#: "Every document finished" as documents left while processing ``<= 0`` (NULL for other
+#: runs): migration 0002 gives PostgreSQL statistics on that expression, so the planner
+#: knows how few runs match.
+_RUN_FINISHED_OPEN = (
+    f"CASE WHEN status = '{RunStatus.PROCESSING.value}' THEN documents_total"
+    " - documents_done - documents_failed - documents_skipped END <= 0"
+)
+
+
 class Collection(Base):
     """A named set of documents processed as a unit."""
 
@@ -105,6 +117,26 @@ class Run(Base):
         CheckConstraint("kind IN ('process', 'retry')", name="kind_valid"),
         UniqueConstraint("collection_id", "attempt", name="uq_runs_collection_attempt"),
         Index("ix_runs_status_requested", "status", "requested_at"),
+        # The sweeper's run rules, one partial index each: only runs a rule can find are
+        # indexed, so a pass that finds nothing reads a few pages however many runs exist.
+        Index(
+            "ix_runs_open_deadline",
+            "deadline_at",
+            postgresql_where=text(_RUN_OPEN),
+            sqlite_where=text(_RUN_OPEN),
+        ),
+        Index(
+            "ix_runs_queued_heartbeat",
+            "heartbeat_at",
+            postgresql_where=text(_RUN_QUEUED),
+            sqlite_where=text(_RUN_QUEUED),
+        ),
+        Index(
+            "ix_runs_finished_open",
+            "id",
+            postgresql_where=text(_RUN_FINISHED_OPEN),
+            sqlite_where=text(_RUN_FINISHED_OPEN),
+        ),
     )
 
 
