@@ -9,7 +9,14 @@ heartbeat, not an hour later. Each pass, in keyset batches:
 - documents dispatched but never claimed for ``dispatch_timeout``: re-dispatch;
 - runs queued for ``dispatch_timeout`` with no worker starting them: re-dispatch the start;
   runs whose documents are all finished but which are still open: finalise; runs past their
-  deadline: fail; collections whose status disagrees with their run: repair.
+  deadline: fail;
+- the audit, every ``audit_interval`` (and on a sweeper's first pass): collections whose
+  status disagrees with their run: repair. Writers change both in one transaction, so this
+  only catches bugs and hand edits, and it is the one query that cannot use an index.
+
+The two "message lost?" rules (never claimed, never started) are held back while the
+outbox is not draining (a due dispatch row older than ``dispatch_timeout`` is unpublished):
+then the messages were not sent yet, and sending them again would only grow the backlog.
 
 Every decision is one small transaction that re-checks its condition, so two sweeps (or a
 sweep and a worker) never both act, and every decision leaves a note or a history row.
@@ -20,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,11 +40,13 @@ from sqlalchemy.engine import Connection
 from fileintel.config import Settings
 from fileintel.db import db_now, read_tx, write_tx
 from fileintel.errors import StateError
-from fileintel.store import recovery
+from fileintel.store import recovery, run_recovery
 
 log = logging.getLogger("fileintel.sweeper")
 
 DEFAULT_BATCH_SIZE = 500
+#: Seconds between two audits of collection/run agreement by one Sweeper.
+AUDIT_INTERVAL_SECONDS = 60.0
 
 
 @dataclass
@@ -47,6 +57,10 @@ class SweepResult:
     found: int = 0
     errors: int = 0
     messages: list[str] = field(default_factory=list)
+    #: Whether this pass ran the collection/run audit.
+    audited: bool = False
+    #: Why the "message lost?" re-dispatches were held back this pass (None: they were not).
+    held: str | None = None
 
     @property
     def acted(self) -> int:
@@ -57,23 +71,82 @@ class SweepResult:
 class Sweeper:
     """One sweep pass at a time; safe to run from several processes at once."""
 
-    def __init__(self, settings: Settings, engine: Engine, *, batch_size: int = DEFAULT_BATCH_SIZE):
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        audit_interval: float = AUDIT_INTERVAL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.settings = settings
         self.engine = engine
         self.batch_size = batch_size
+        self.audit_interval = audit_interval
+        self._clock = clock
+        self._last_audit: float | None = None
 
-    def run_once(self, now: dt.datetime | None = None, *, dry_run: bool = False) -> SweepResult:
-        """One pass over every rule; ``now`` defaults to the database clock."""
+    def audit_due(self) -> bool:
+        """True on this sweeper's first pass and once ``audit_interval`` has passed since
+        its last audit."""
+        return self._last_audit is None or self._clock() - self._last_audit >= self.audit_interval
+
+    def run_once(
+        self,
+        now: dt.datetime | None = None,
+        *,
+        dry_run: bool = False,
+        audit: bool | None = None,
+    ) -> SweepResult:
+        """One pass over every rule; ``now`` defaults to the database clock.
+
+        ``audit``: run the collection/run audit (True), skip it (False), or run it when due
+        (None, see ``audit_due``).
+        """
         if now is None:
             with read_tx(self.engine) as conn:
                 now = conn.execute(select(db_now())).scalar_one()
         result = SweepResult()
         self._expired_leases(now, result, dry_run)
-        self._unclaimed(now, result, dry_run)
-        self._runs(now, result, dry_run)
+        timeout = now - dt.timedelta(seconds=self.settings.dispatch_timeout_seconds)
+        result.held = self._outbox_not_draining(now, timeout)
+        # None holds back the "message lost?" rules: the messages were not sent yet.
+        lost_before = None if result.held else timeout
+        if lost_before is None:
+            log.warning("sweep: not re-sending unclaimed documents or starts: %s", result.held)
+        else:
+            self._unclaimed(now, lost_before, result, dry_run)
+        seen = self._runs(run_recovery.runs_needing_attention, now, lost_before, result, dry_run)
+        if audit is None:
+            audit = self.audit_due()
+        if audit:
+            self._last_audit = self._clock()
+            result.audited = True
+            self._runs(
+                lambda conn, _now, _before: run_recovery.runs_disagreeing(conn),
+                now,
+                lost_before,
+                result,
+                dry_run,
+                skip=seen,
+            )
         if result.acted or result.errors:
             log.info("sweep: %s", dict(result.decisions) or "nothing to do")
         return result
+
+    def _outbox_not_draining(self, now: dt.datetime, created_before: dt.datetime) -> str | None:
+        """Why lost-looking messages must not be sent again now, or None when they may."""
+        with read_tx(self.engine) as conn:
+            row = recovery.unsent_dispatch(conn, now, created_before)
+        if row is None:
+            return None
+        age = (now - row.created_at).total_seconds()
+        return (
+            f"the outbox is not draining: dispatch row {row.id} ({row.topic}) was written "
+            f"{age:.0f} s ago and is still unpublished; messages that look lost may not "
+            "have been sent yet"
+        )
 
     def _expired_leases(self, now: dt.datetime, result: SweepResult, dry_run: bool) -> None:
         self._scan(
@@ -92,8 +165,9 @@ class Sweeper:
             ),
         )
 
-    def _unclaimed(self, now: dt.datetime, result: SweepResult, dry_run: bool) -> None:
-        older_than = now - dt.timedelta(seconds=self.settings.dispatch_timeout_seconds)
+    def _unclaimed(
+        self, now: dt.datetime, older_than: dt.datetime, result: SweepResult, dry_run: bool
+    ) -> None:
         self._scan(
             result,
             dry_run,
@@ -130,10 +204,18 @@ class Sweeper:
                 return
             after = batch[-1].id
 
-    def _runs(self, now: dt.datetime, result: SweepResult, dry_run: bool) -> None:
-        start_timeout = now - dt.timedelta(seconds=self.settings.dispatch_timeout_seconds)
+    def _runs(
+        self,
+        fetch: Callable[[Connection, dt.datetime, dt.datetime | None], list[Any]],
+        now: dt.datetime,
+        start_timeout: dt.datetime | None,
+        result: SweepResult,
+        dry_run: bool,
+        skip: frozenset[str] = frozenset(),
+    ) -> frozenset[str]:
+        """Decide on each run ``fetch`` finds (except ``skip``); return the ids seen."""
         with read_tx(self.engine) as conn:
-            runs = recovery.runs_needing_attention(conn, now, start_timeout)
+            runs = [run for run in fetch(conn, now, start_timeout) if run.id not in skip]
         for run in runs:
             result.found += 1
             if dry_run:
@@ -142,7 +224,11 @@ class Sweeper:
                     f"{run.collection_status}) needs attention"
                 )
                 continue
-            self._decide(result, partial(recovery.recover_run, run=run, now=now))
+            self._decide(
+                result,
+                partial(run_recovery.recover_run, run=run, now=now, start_timeout=start_timeout),
+            )
+        return frozenset(run.id for run in runs)
 
     def _decide(self, result: SweepResult, decide: recovery.Decide) -> None:
         try:

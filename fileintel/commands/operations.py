@@ -46,10 +46,10 @@ def scheduler(app: AppContext, interval: float | None, metrics_port: int | None)
 @JSON_OPTION
 @pass_app
 def sweep(app: AppContext, dry_run: bool, as_json: bool) -> None:
-    """Run one sweep pass now and print its decisions."""
+    """Run one sweep pass now (the collection/run audit included) and print its decisions."""
     from fileintel.sweeper import Sweeper
 
-    result = Sweeper(app.settings, app.engine).run_once(dry_run=dry_run)
+    result = Sweeper(app.settings, app.engine).run_once(dry_run=dry_run, audit=True)
     if as_json:
         print_json(
             {
@@ -58,9 +58,12 @@ def sweep(app: AppContext, dry_run: bool, as_json: bool) -> None:
                 "decisions": dict(result.decisions),
                 "errors": result.errors,
                 "messages": result.messages,
+                "held": result.held,
             }
         )
         return
+    if result.held is not None:
+        click.echo(f"held: unclaimed documents and unstarted runs not re-sent: {result.held}")
     if dry_run:
         for message in result.messages:
             click.echo(message)

@@ -1,32 +1,29 @@
-"""The sweeper's database operations: find expired or lost work, and recover it.
+"""The sweeper's database operations on documents: find expired or lost work, recover it.
 
 Each ``recover_*`` function handles one item in the caller's transaction with a guarded
 UPDATE that re-checks the condition it was found by (lease still expired, attempt
 unchanged, ...), so two sweeps, or a sweep racing a finishing worker, make one decision
 between them; the loser's UPDATE matches nothing and it moves on (invariants H and F).
+The run rules are in ``fileintel.store.run_recovery``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row, exists, insert, select, update
 from sqlalchemy.engine import Connection
 
 from fileintel.db import db_now
-from fileintel.messaging import (
-    DOCUMENTS_QUEUE,
-    PROCESS_DOCUMENT_ACTOR,
-    RUNS_QUEUE,
-    START_RUN_ACTOR,
-)
-from fileintel.models.states import CollectionStatus, DocumentState, RunStatus
-from fileintel.models.tables import collections_t, documents_t, run_notes_t, runs_t
-from fileintel.models.transitions import transition
-from fileintel.outbox.writer import add_dispatch
-from fileintel.store.lifecycle import fail_run, finalize_run, move_counters, run_is_finished
+from fileintel.messaging import DOCUMENTS_QUEUE, PROCESS_DOCUMENT_ACTOR
+from fileintel.models.states import DocumentState, RunStatus
+from fileintel.models.tables import collections_t, documents_t, outbox_t, run_notes_t, runs_t
+from fileintel.outbox.writer import DISPATCH, add_dispatch
+from fileintel.store.document_work import Claim, _progress_event
+from fileintel.store.lifecycle import finalize_run, move_counters, run_is_finished
 
 ACTOR = "sweeper"
 
@@ -118,13 +115,15 @@ def recover_expired_lease(
         d.state == DocumentState.PROCESSING.value,
         d.lease_expires_at < now,
     ]
+    error = f"worker lost {lost} times (lease expired)"
+    _lock_collection(conn, doc.collection_id)
     if exhausted:
         reason = f"{found}; no attempts left, marked failed"
         values: dict[str, Any] = {
             "state": DocumentState.FAILED.value,
             "lease_expires_at": None,
             "lost_leases": lost,
-            "error": f"worker lost {lost} times (lease expired)",
+            "error": error,
             "finished_at": db_now(),
         }
     else:
@@ -149,6 +148,7 @@ def recover_expired_lease(
         reason,
     )
     if exhausted:
+        _document_failed_event(conn, doc, error, counters)
         if run_is_finished(counters):
             finalize_run(conn, doc.run_id, actor=ACTOR, message=f"{reason}; run finished")
         return "fail_document"
@@ -159,6 +159,75 @@ def recover_expired_lease(
         args=[doc.run_id, doc.id, doc.attempt + 1],
     )
     return "redispatch_expired"
+
+
+def _lock_collection(conn: Connection, collection_id: str) -> None:
+    """Take the collection row lock before the document's, as every writer does (a worker's
+    finish locks collection, document, run), so a sweep racing a finish waits instead of
+    deadlocking. Rendered on PostgreSQL; SQLite has one writer at a time."""
+    c = collections_t.c
+    conn.execute(select(c.id).where(c.id == collection_id).with_for_update())
+
+
+def _document_failed_event(conn: Connection, doc: Any, error: str, counters: Any) -> None:
+    """The progress event a worker writes for a failed document (``document.failed``),
+    written by the same function, for the attempt whose worker was lost."""
+    d, c, r = documents_t.c, collections_t.c, runs_t.c
+    row = conn.execute(
+        select(d.path, d.media_type, d.sha256, c.name, r.options)
+        .select_from(documents_t)
+        .join(collections_t, c.id == d.collection_id)
+        .join(runs_t, r.id == d.run_id)
+        .where(d.id == doc.id)
+    ).one()
+    lost = Claim(
+        doc.run_id,
+        doc.id,
+        doc.attempt,
+        doc.collection_id,
+        row.name,
+        row.path,
+        row.media_type,
+        row.sha256,
+        dict(row.options),
+        doc.lease_expires_at,
+    )
+    _progress_event(conn, lost, DocumentState.FAILED, error, 0, counters)
+
+
+@dataclass(frozen=True)
+class UnsentDispatch:
+    """A dispatch row the relay has not published."""
+
+    id: int
+    topic: str
+    created_at: dt.datetime
+
+
+def unsent_dispatch(
+    conn: Connection, now: dt.datetime, created_before: dt.datetime
+) -> UnsentDispatch | None:
+    """The oldest dispatch row that is due, not parked, and still unpublished although it
+    was written before ``created_before``; None while the outbox drains.
+
+    Such a row means the relay is not sending (down, or far behind): a document or a run
+    start that looks lost may simply not have been sent yet. Reads the unpublished rows in
+    id order (``ix_outbox_unpublished``) and stops at the first match.
+    """
+    o = outbox_t.c
+    row = conn.execute(
+        select(o.id, o.topic, o.created_at)
+        .where(
+            o.published_at.is_(None),
+            o.kind == DISPATCH,
+            o.parked_at.is_(None),
+            o.available_at <= now,
+            o.created_at < created_before,
+        )
+        .order_by(o.id)
+        .limit(1)
+    ).one_or_none()
+    return None if row is None else UnsentDispatch(int(row.id), str(row.topic), row.created_at)
 
 
 def recover_unclaimed(conn: Connection, doc: Any, now: dt.datetime) -> str | None:
@@ -194,114 +263,3 @@ def recover_unclaimed(conn: Connection, doc: Any, now: dt.datetime) -> str | Non
         args=[doc.run_id, doc.id, doc.attempt + 1],
     )
     return "redispatch_unclaimed"
-
-
-def runs_needing_attention(
-    conn: Connection, now: dt.datetime, start_timeout: dt.datetime
-) -> list[Row[Any]]:
-    """Current runs that are unstarted too long, past their deadline, or finished but open.
-
-    Joined with their collection so disagreements between the two show up as well.
-    """
-    r, c = runs_t.c, collections_t.c
-    open_states = [RunStatus.QUEUED.value, RunStatus.PROCESSING.value]
-    finished = r.documents_done + r.documents_failed + r.documents_skipped
-    return list(
-        conn.execute(
-            select(
-                r.id,
-                r.collection_id,
-                r.status,
-                r.deadline_at,
-                r.heartbeat_at,
-                r.requested_at,
-                r.documents_total,
-                r.documents_done,
-                r.documents_failed,
-                r.documents_skipped,
-                c.status.label("collection_status"),
-            )
-            .join(collections_t, c.current_run_id == r.id)
-            .where(
-                (r.status.in_(open_states) & (r.deadline_at < now))
-                | ((r.status == RunStatus.QUEUED.value) & (r.heartbeat_at < start_timeout))
-                | ((r.status == RunStatus.PROCESSING.value) & (finished >= r.documents_total))
-                | (r.status.in_(open_states) != c.status.in_(open_states))
-            )
-        )
-    )
-
-
-def recover_run(conn: Connection, run: Any, now: dt.datetime) -> str | None:
-    """Decide for one run found by ``runs_needing_attention``; None when nothing applies."""
-    status, coll = RunStatus(run.status), CollectionStatus(run.collection_status)
-    if not status.is_terminal and coll.is_terminal:
-        r = runs_t.c
-        conn.execute(
-            update(runs_t)
-            .where(r.id == run.id, r.status == status.value)
-            .values(status=coll.value, finished_at=db_now())
-        )
-        add_note(
-            conn,
-            run.collection_id,
-            run.id,
-            None,
-            "repair",
-            f"run was {status.value} but the collection is {coll.value}; run closed as "
-            f"{coll.value}",
-        )
-        return "repair"
-    if status.is_terminal and not coll.is_terminal:
-        transition(
-            conn,
-            run.collection_id,
-            CollectionStatus(status.value),
-            actor=ACTOR,
-            run_id=run.id,
-            fence_run=True,
-            message=f"repaired: the collection was {coll.value} but its run is {status.value}",
-        )
-        return "repair"
-    if run.deadline_at is not None and run.deadline_at < now:
-        fail_run(
-            conn,
-            run.id,
-            f"run passed its deadline ({run.deadline_at.isoformat()}) while {status.value}",
-            actor=ACTOR,
-        )
-        return "fail_deadline"
-    if status is RunStatus.PROCESSING and run_is_finished(run):
-        finalize_run(
-            conn,
-            run.id,
-            actor=ACTOR,
-            message="all documents were finished but the run was open; finalised",
-        )
-        return "finalize"
-    if status is RunStatus.QUEUED:
-        r = runs_t.c
-        updated = conn.execute(
-            update(runs_t)
-            .where(
-                r.id == run.id,
-                r.status == RunStatus.QUEUED.value,
-                r.heartbeat_at == run.heartbeat_at,
-            )
-            .values(heartbeat_at=db_now())
-        ).rowcount
-        if updated != 1:
-            return None
-        waited = (now - run.heartbeat_at).total_seconds()
-        add_note(
-            conn,
-            run.collection_id,
-            run.id,
-            None,
-            "redispatch_start",
-            f"run {run.id} queued {waited:.0f} s without a worker starting it; "
-            "start message re-dispatched",
-        )
-        add_dispatch(conn, queue_name=RUNS_QUEUE, actor_name=START_RUN_ACTOR, args=[run.id])
-        return "redispatch_start"
-    return None

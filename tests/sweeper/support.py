@@ -4,8 +4,9 @@
   store functions (``create_collection``, ``register_documents``, ``request_processing``,
   ``begin_run``), so counters, history and outbox are what production writes.
 - ``claim`` / ``claim_all``: documents taken by a worker (``claim_document``) under a lease.
-- ``backdate_*``: move a lease, a dispatch time or a run heartbeat into the past with one
-  UPDATE, written in the same form the code under test writes it, instead of sleeping.
+- ``backdate_*``: move a lease, a dispatch time, a run heartbeat or the unpublished outbox
+  rows into the past with one UPDATE, written in the same form the code under test writes
+  it, instead of sleeping; ``publish_outbox``: what the relay writes once it sent the rows.
 - ``notes`` / ``dispatches`` / ``snapshot``: what a sweep wrote (or did not write).
 - ``cli`` / ``run_json``: the ``fileintel`` entry point called in this process.
 - ``cli_env`` / ``run_cli`` / ``start_process`` / ``kill_group`` / ``stop_process``:
@@ -170,6 +171,30 @@ def backdate_dispatch(engine: Engine, doc_ids: Iterable[int], seconds_ago: float
             update(documents_t)
             .where(d.id.in_(list(doc_ids)))
             .values(dispatched_at=db_now(-seconds_ago))
+        )
+
+
+def backdate_outbox(engine: Engine, seconds_ago: float) -> None:
+    """Make every unpublished outbox row look written and due ``seconds_ago`` (a relay that
+    has been down that long)."""
+    o = outbox_t.c
+    with write_tx(engine) as conn:
+        conn.execute(
+            update(outbox_t)
+            .where(o.published_at.is_(None))
+            .values(created_at=db_now(-seconds_ago), available_at=db_now(-seconds_ago))
+        )
+
+
+def publish_outbox(engine: Engine) -> int:
+    """Mark every unpublished outbox row published, as the relay does once it has sent them;
+    return how many."""
+    o = outbox_t.c
+    with write_tx(engine) as conn:
+        return int(
+            conn.execute(
+                update(outbox_t).where(o.published_at.is_(None)).values(published_at=db_now())
+            ).rowcount
         )
 
 
