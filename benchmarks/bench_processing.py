@@ -439,7 +439,7 @@ PROFILE_CATEGORIES = (
     ("_replace_chunks (", "finish: delete + insert chunks"),
     ("move_counters (", "counters: collection + run rows"),
     ("finalize_run (", "finish: close the run"),
-    ("_progress_event (", "finish: progress event"),
+    ("write_progress_event (", "finish: progress event"),
     ("finish_document (", "finish: document row"),
     ("claim_document (", "claim"),
     ("release_claim (", "lease: give back"),

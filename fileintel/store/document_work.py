@@ -222,7 +222,7 @@ def finish_document(
             document_work_pg.copy_chunks(conn, claim.document_id, claim.collection_id, result)
     else:
         counters = _finish_portable(conn, claim, result, error, state, new_chunks, new_embedded)
-    _progress_event(conn, claim, state, error, new_chunks, counters)
+    write_progress_event(conn, claim, state, error, new_chunks, counters)
     closed = finalize_run(conn, claim.run_id, actor=actor) if run_is_finished(counters) else None
     return Finished(state, counters, closed)
 
@@ -284,14 +284,10 @@ def _replace_chunks(
     conn: Connection, claim: Claim, result: ProcessedDocument | None
 ) -> tuple[int, int]:
     """Delete the document's chunks and insert the new ones; return the old counts."""
-    c = chunks_t.c
-    old = conn.execute(
-        delete(chunks_t).where(c.document_id == claim.document_id).returning(c.embedding_dim)
-    ).all()
-    old_embedded = sum(1 for row in old if row.embedding_dim is not None)
+    old, old_embedded = drop_chunks(conn, claim.document_id)
     if result is None:
         # A failed document keeps no stale chunks: search must not return them.
-        return len(old), old_embedded
+        return old, old_embedded
     rows = []
     for i, chunk in enumerate(result.chunks):
         vector = result.embeddings[i] if result.embeddings is not None else None
@@ -311,10 +307,20 @@ def _replace_chunks(
         )
     if rows:
         conn.execute(insert(chunks_t), rows)
-    return len(old), old_embedded
+    return old, old_embedded
 
 
-def _progress_event(
+def drop_chunks(conn: Connection, document_id: int) -> tuple[int, int]:
+    """Delete a document's chunks; return how many there were and how many had an
+    embedding, for the caller to take off the collection's counters."""
+    c = chunks_t.c
+    old = conn.execute(
+        delete(chunks_t).where(c.document_id == document_id).returning(c.embedding_dim)
+    ).all()
+    return len(old), sum(1 for row in old if row.embedding_dim is not None)
+
+
+def write_progress_event(
     conn: Connection,
     claim: Claim,
     state: DocumentState,
@@ -322,6 +328,7 @@ def _progress_event(
     chunks: int,
     counters: Any,
 ) -> None:
+    """The ``document.<state>`` event of a finished attempt, with the run's counters."""
     event_type = f"document.{state.value}"
     add_event(
         conn,

@@ -22,7 +22,7 @@ from fileintel.messaging import DOCUMENTS_QUEUE, PROCESS_DOCUMENT_ACTOR
 from fileintel.models.states import DocumentState, RunStatus
 from fileintel.models.tables import collections_t, documents_t, outbox_t, run_notes_t, runs_t
 from fileintel.outbox.writer import DISPATCH, add_dispatch
-from fileintel.store.document_work import Claim, _progress_event
+from fileintel.store.document_work import Claim, drop_chunks, write_progress_event
 from fileintel.store.lifecycle import finalize_run, move_counters, run_is_finished
 
 ACTOR = "sweeper"
@@ -125,6 +125,9 @@ def recover_expired_lease(
             "lost_leases": lost,
             "error": error,
             "finished_at": db_now(),
+            # As a worker's failed finish: no chunks kept, none counted.
+            "chunk_count": 0,
+            "embedded_count": 0,
         }
     else:
         reason = f"{found}; re-dispatched as attempt {doc.attempt + 1}"
@@ -138,7 +141,17 @@ def recover_expired_lease(
     if conn.execute(update(documents_t).where(*guard).values(values)).rowcount != 1:
         return None
     target = DocumentState.FAILED if exhausted else DocumentState.PENDING
-    counters = move_counters(conn, doc.collection_id, doc.run_id, DocumentState.PROCESSING, target)
+    # A failed document keeps no chunks from an earlier run: search must not return them.
+    dropped, dropped_embedded = drop_chunks(conn, doc.id) if exhausted else (0, 0)
+    counters = move_counters(
+        conn,
+        doc.collection_id,
+        doc.run_id,
+        DocumentState.PROCESSING,
+        target,
+        chunks_delta=-dropped,
+        embedded_delta=-dropped_embedded,
+    )
     add_note(
         conn,
         doc.collection_id,
@@ -192,7 +205,7 @@ def _document_failed_event(conn: Connection, doc: Any, error: str, counters: Any
         dict(row.options),
         doc.lease_expires_at,
     )
-    _progress_event(conn, lost, DocumentState.FAILED, error, 0, counters)
+    write_progress_event(conn, lost, DocumentState.FAILED, error, 0, counters)
 
 
 @dataclass(frozen=True)

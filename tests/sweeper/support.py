@@ -25,11 +25,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Engine, func, select, update
 
@@ -51,8 +50,7 @@ from fileintel.store.lifecycle import begin_run
 from fileintel.store.runs import request_processing
 from fileintel.sweeper import Sweeper
 from tests.helpers import make_collection
-
-T = TypeVar("T")
+from tests.helpers import wait_for as wait_for  # re-exported for the sweeper's tests
 
 FILEINTEL = str(Path(sys.executable).parent / "fileintel")
 
@@ -281,29 +279,6 @@ def counters_add_up(row: Any) -> bool:
 
 
 # --- waiting ------------------------------------------------------------------------------
-
-
-def wait_for(
-    condition: Callable[[], T | None],
-    *,
-    timeout: float,
-    what: str,
-    interval: float = 0.05,
-    details: Callable[[], str] | None = None,
-) -> T:
-    """Call ``condition`` until it returns something truthy; fail after ``timeout`` seconds.
-
-    ``details`` is called on failure and its text added to the message (e.g. process logs).
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            extra = f"\n{details()}" if details is not None else ""
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{extra}")
-        time.sleep(interval)
 
 
 def sweep_lock_holders(pg_url: str) -> int:

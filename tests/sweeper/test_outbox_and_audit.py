@@ -2,7 +2,8 @@
 
 - While the relay is not sending (a due dispatch row older than the dispatch timeout is
   unpublished), the "message lost?" rules hold back: nothing is re-sent, the pass says why.
-- A document the sweeper fails gets the same ``document.failed`` event a worker writes.
+- A document the sweeper fails gets the same ``document.failed`` event a worker writes, and
+  loses its chunks from an earlier run as a worker's failed finish does.
 - The collection/run audit runs on a sweeper's first pass, then every ``audit_interval``.
 """
 
@@ -21,6 +22,7 @@ from fileintel.models.transitions import STATUS_CHANGED, transition
 from fileintel.outbox.writer import DISPATCH, EVENT
 from fileintel.store.document_work import finish_document
 from fileintel.store.lifecycle import begin_run
+from fileintel.store.runs import request_processing
 from fileintel.sweeper import Sweeper
 from tests.helpers import invariant_h_and_o
 from tests.sweeper.support import (
@@ -29,6 +31,7 @@ from tests.sweeper.support import (
     backdate_lease,
     backdate_outbox,
     backdate_run_heartbeat,
+    chunk_count,
     claim,
     cli,
     cli_env,
@@ -36,6 +39,7 @@ from tests.sweeper.support import (
     db_clock,
     dispatches,
     document,
+    done_result,
     notes,
     publish_outbox,
     queued,
@@ -245,6 +249,35 @@ def test_a_document_the_sweeper_fails_gets_the_workers_failed_event(
     closed = events(engine, STATUS_CHANGED)[-1]
     assert sweeper_event.id < closed.id
     assert collection(engine, work.collection_id).status == "failed"
+    invariant_h_and_o(engine, work.collection_id)
+
+
+def test_a_document_the_sweeper_fails_keeps_no_chunks_of_an_earlier_run(
+    engine: Engine, db_url: str
+) -> None:
+    work = started(engine, "failed-chunks", 1)
+    [doc] = work.doc_ids
+    taken = claim(engine, work, doc)
+    with write_tx(engine) as conn:  # the first run succeeds: one chunk, counted
+        finish_document(conn, taken, done_result())
+    assert (chunk_count(engine, doc), collection(engine, work.collection_id).chunks_total) == (
+        1,
+        1,
+    )
+    with write_tx(engine) as conn:  # reprocessed, and its worker is lost
+        run_id = request_processing(conn, work.collection_id, options={"force": True})
+        begin_run(conn, run_id, actor="test")
+    claim(engine, Work(work.collection_id, run_id, [doc]), doc)
+    backdate_lease(engine, [doc], 20)
+
+    result = sweeper_for(engine, db_url, max_document_attempts=1).run_once()
+
+    assert dict(result.decisions) == {"fail_document": 1}
+    row = document(engine, doc)
+    assert (row.state, row.chunk_count, row.embedded_count) == ("failed", 0, 0)
+    assert chunk_count(engine, doc) == 0, "search must not find the failed document's chunks"
+    coll = collection(engine, work.collection_id)
+    assert (coll.status, coll.chunks_total, coll.chunks_embedded) == ("failed", 0, 0)
     invariant_h_and_o(engine, work.collection_id)
 
 
