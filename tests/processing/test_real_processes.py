@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
+from fileintel.commands.processing import POLL_MS, PREFETCH_PER_THREAD
 from fileintel.db import make_engine, read_tx
 from fileintel.messaging import DOCUMENTS_QUEUE, RUNS_QUEUE
 from fileintel.models.tables import outbox_t
@@ -170,6 +171,13 @@ def deployment(env: dict[str, str], logs: Path) -> Iterator[list[subprocess.Pope
             assert code != -9, f"{proc.args!r} did not stop within {STOP_TIMEOUT} s of SIGTERM"
 
 
+def dramatiq_settings(pid: int) -> dict[str, str]:
+    """The Dramatiq tuning a running worker process was started with (its environment)."""
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    pairs = (item.decode().split("=", 1) for item in raw if b"=" in item)
+    return {k: v for k, v in pairs if k.startswith("dramatiq_")}
+
+
 def read_logs(folder: Path, tail: int = 6000) -> str:
     """The end of each process log in ``folder``."""
     return "\n".join(f"--- {p.name}\n{p.read_text()[-tail:]}" for p in sorted(folder.glob("*.log")))
@@ -193,6 +201,18 @@ def ingest_and_check(
     engine = make_engine(pg_url)
     try:
         with deployment(env, tmp_path) as procs:
+            # 'fileintel worker' execs Dramatiq with a prefetch window per thread and a short
+            # poll bound, so its threads are not left waiting on a sleeping Redis consumer.
+            started = wait_for(
+                lambda: dramatiq_settings(procs[0].pid),
+                timeout=30,
+                what="'fileintel worker' to exec Dramatiq",
+                interval=0.05,
+            )
+            assert started == {
+                "dramatiq_queue_prefetch": str(2 * PREFETCH_PER_THREAD),
+                "dramatiq_worker_timeout": str(POLL_MS),
+            }
             args = [FILEINTEL, "ingest", str(corpus.root), "--collection", name, "--json"]
             ingest = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True)
             try:
