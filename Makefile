@@ -22,6 +22,7 @@ test: $(STAMP) lint typecheck pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check fileintel tests benchmarks
+	$(BIN)/ruff format --check fileintel tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -88,15 +88,9 @@ CREATE_TRIGGER = (
 # --- the database and the stream ----------------------------------------------------------
 
 
-
-
 def dsn(url: str) -> str:
     """A psycopg2 DSN for a SQLAlchemy URL."""
     return url.replace("postgresql+psycopg2://", "postgresql://", 1)
-
-
-
-
 
 
 def execute(url: str, *statements: str, params: dict[str, Any] | None = None) -> None:

@@ -38,10 +38,6 @@ TARGET_FACTOR = 2.0
 TARGET_MS = 50.0
 
 
-
-
-
-
 def build_collection(engine: Engine, name: str, documents: int, chunks_per_doc: int) -> str:
     """A completed collection of ``documents`` done documents with their chunks."""
     chunks = documents * chunks_per_doc

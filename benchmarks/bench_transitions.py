@@ -60,12 +60,6 @@ SOURCES = {target: tuple(s.value for s in allowed_sources(target)) for target in
 # --- the database -------------------------------------------------------------------------
 
 
-
-
-
-
-
-
 def make_pool(url: str, n: int) -> list[str]:
     """``n`` collections, each moved to ``queued`` so they can cycle."""
     engine = make_engine(url)

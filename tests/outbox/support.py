@@ -87,8 +87,6 @@ def cycle(engine: Engine, collection_id: str, moves: int) -> None:
                 transition(conn, collection_id, target, actor="t")
 
 
-
-
 class RejectingSink:
     """Accepts every event except the ones whose event id is in ``reject``."""
 

@@ -161,8 +161,6 @@ def test_a_parked_row_ages_the_backlog_but_not_the_relays_lag(engine: Engine) ->
     assert facts.lag_seconds is not None and facts.lag_seconds < 60
 
     with write_tx(engine) as conn:
-        conn.execute(
-            update(outbox_t).where(outbox_t.c.id == due).values(available_at=db_now(-90))
-        )
+        conn.execute(update(outbox_t).where(outbox_t.c.id == due).values(available_at=db_now(-90)))
     with read_tx(engine) as conn:
         assert 90 <= (outbox_facts(conn).lag_seconds or 0) < 600
