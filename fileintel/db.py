@@ -15,8 +15,10 @@ Time that matters for correctness (status_updated_at, leases) comes from the dat
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,15 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
+
+log = logging.getLogger("fileintel.db")
+
+#: Set in ``Connection.info`` by code that inserts outbox rows; ``write_tx`` reads it.
+_OUTBOX_WRITTEN = "fileintel.outbox_written"
+_outbox_hooks: weakref.WeakKeyDictionary[Engine, list[Callable[[], None]]] = (
+    weakref.WeakKeyDictionary()
+)
+_hooks_lock = threading.Lock()
 
 
 def make_engine(url: str) -> Engine:
@@ -89,12 +100,56 @@ def _configure_sqlite(engine: Engine) -> None:
 
 @contextmanager
 def write_tx(engine: Engine) -> Iterator[Connection]:
-    """A transaction that may write; commits on success, rolls back on any exception."""
+    """A transaction that may write; commits on success, rolls back on any exception.
+
+    When it committed outbox rows, the hooks registered with ``on_outbox_commit`` run
+    after the commit.
+    """
+    wrote_outbox = False
     try:
         with engine.begin() as conn:
-            yield conn
+            try:
+                yield conn
+            finally:
+                wrote_outbox = bool(conn.info.pop(_OUTBOX_WRITTEN, False))
     except exc.OperationalError as e:
         raise DatabaseError(f"database error: {_short(e)}") from e
+    if wrote_outbox:
+        _run_outbox_hooks(engine)
+
+
+def mark_outbox_written(conn: Connection) -> None:
+    """Note that the current transaction inserted outbox rows (see ``on_outbox_commit``)."""
+    conn.info[_OUTBOX_WRITTEN] = True
+
+
+def on_outbox_commit(engine: Engine, hook: Callable[[], None]) -> Callable[[], None]:
+    """Call ``hook`` after each ``write_tx`` on ``engine``, in this process, that committed
+    outbox rows; return a function that removes it.
+
+    The embedded mode wakes its relay with it: SQLite has no NOTIFY, and without a wake-up
+    a committed message waits for the relay's next poll.
+    """
+    with _hooks_lock:
+        _outbox_hooks.setdefault(engine, []).append(hook)
+
+    def remove() -> None:
+        with _hooks_lock:
+            hooks = _outbox_hooks.get(engine, [])
+            if hook in hooks:
+                hooks.remove(hook)
+
+    return remove
+
+
+def _run_outbox_hooks(engine: Engine) -> None:
+    with _hooks_lock:
+        hooks = list(_outbox_hooks.get(engine, ()))
+    for hook in hooks:
+        try:
+            hook()
+        except Exception:  # the transaction committed: a hook must not undo that for the caller
+            log.exception("outbox commit hook failed")
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import dramatiq
 
 from fileintel.config import Settings
-from fileintel.db import get_engine
+from fileintel.db import get_engine, on_outbox_commit
 from fileintel.heartbeats import HeartbeatThread
 from fileintel.workers.actors import DocumentWorker, register_actors
 from fileintel.workers.broker import build_broker
@@ -49,7 +49,14 @@ class EmbeddedRuntime:
     def _relay_loop(self, stop: threading.Event) -> None:
         from fileintel.outbox.relay import build_relay
 
-        build_relay(self.settings, self.engine, broker=self.broker).run_forever(stop)
+        relay = build_relay(self.settings, self.engine, broker=self.broker)
+        # Every commit in this process that wrote outbox rows wakes the relay at once: on
+        # SQLite there is no NOTIFY, and a message would otherwise wait for the next poll.
+        remove = on_outbox_commit(self.engine, relay.wake)
+        try:
+            relay.run_forever(stop)
+        finally:
+            remove()
 
     def _sweeper_loop(self, stop: threading.Event) -> None:
         try:

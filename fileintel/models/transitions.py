@@ -27,7 +27,7 @@ from typing import NoReturn
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
-from fileintel.db import db_now
+from fileintel.db import db_now, mark_outbox_written
 from fileintel.errors import ConcurrentUpdate, InvalidTransition, NotFound, StaleRun
 from fileintel.models.states import CollectionStatus, allowed_sources
 from fileintel.models.tables import collections_t, status_events_t
@@ -122,6 +122,7 @@ def transition(
     event_id = new_event_id()
     recorded_run = run_id if new_run_id is _UNSET else (str(new_run_id) if new_run_id else None)
     if conn.dialect.name == "postgresql":
+        mark_outbox_written(conn)  # the statement's event row (add_event marks it elsewhere)
         row = conn.exec_driver_sql(
             _PG_TRANSITION,
             {

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 
-from fileintel.db import db_now
+from fileintel.db import db_now, mark_outbox_written
 from fileintel.models.tables import outbox_t
 
 EVENT = "event"
@@ -42,6 +42,7 @@ _PG_ADD_EVENT = (
 
 def add_event(conn: Connection, topic: str, key: str, payload: dict[str, Any]) -> int:
     """Insert an event row (payload must hold ``event_id``); return the outbox id."""
+    mark_outbox_written(conn)
     if conn.dialect.name == "postgresql":
         params = {"topic": topic, "key": key, "payload": json.dumps(payload, allow_nan=False)}
         return int(conn.exec_driver_sql(_PG_ADD_EVENT, params).scalar_one())
@@ -88,6 +89,7 @@ def add_dispatches(conn: Connection, messages: list[dict[str, Any]]) -> None:
     """Insert many due-now dispatch rows in one round trip (a run's fan-out)."""
     if not messages:
         return
+    mark_outbox_written(conn)
     now = db_now()
     conn.execute(
         insert(outbox_t).values(kind=DISPATCH, created_at=now, available_at=now, attempts=0),
@@ -111,6 +113,7 @@ def add_dispatch(
     """Insert a dispatch row carrying a Dramatiq message; return the message id."""
     message = dispatch_message(queue_name, actor_name, args, kwargs, delay_seconds)
     message_id = str(message["message_id"])
+    mark_outbox_written(conn)
     conn.execute(
         insert(outbox_t).values(
             kind=DISPATCH,

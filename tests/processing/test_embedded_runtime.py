@@ -100,6 +100,24 @@ def test_embedded_run_gives_what_the_pipeline_gives(
     assert finalisers(engine, collection_id)[-1] == ("completed_with_errors", "worker")
 
 
+def test_commits_in_the_process_wake_the_relay_without_a_poll(
+    db_url: str, corpus: Corpus, start_runtime: Callable[..., EmbeddedRuntime]
+) -> None:
+    """The relay never polls here (600 s); the request, the run's fan-out and every
+    document's events still leave at once, woken by the commits that wrote them (SQLite has
+    no NOTIFY: this is how ``ingest`` on the embedded defaults starts without waiting)."""
+    runtime = start_runtime(settings_for(db_url, relay_poll_seconds=600.0))
+    # The same engine as the runtime's, as the CLI's in-process commands use.
+    collection_id, _ = queue_corpus(runtime.engine, corpus)
+    status = wait_for(
+        lambda: terminal_status(runtime.engine, collection_id),
+        timeout=RUN_TIMEOUT,
+        what="the run, with a relay that is only woken by commits",
+    )
+    assert status == "completed_with_errors"
+    wait_for(lambda: unpublished(runtime.engine) == 0, timeout=20, what="the outbox to drain")
+
+
 def test_finalisation_failing_once_is_retried_by_the_message(
     db_url: str,
     engine: Engine,
