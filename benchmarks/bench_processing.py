@@ -443,7 +443,7 @@ PROFILE_CATEGORIES = (
     ("finish_document (", "finish: document row"),
     ("claim_document (", "claim"),
     ("release_claim (", "lease: give back"),
-    ("LeaseKeeper.", "lease: heartbeat thread start/stop"),
+    ("LeaseKeeper.", "lease: hold / release"),
 )
 
 

@@ -33,7 +33,8 @@ class EmbeddedRuntime:
         self.settings = settings
         self.engine = get_engine(settings.database_url)
         self.broker = build_broker("stub://")
-        register_actors(self.broker, DocumentWorker(settings, self.engine))
+        self.document_worker = DocumentWorker(settings, self.engine)
+        register_actors(self.broker, self.document_worker)
         self.broker.add_middleware(WorkerHeartbeat(self.engine))
         self.beats = [HeartbeatThread(self.engine, kind) for kind in ("relay", "scheduler")]
         self.worker = dramatiq.Worker(
@@ -85,6 +86,7 @@ class EmbeddedRuntime:
         """Stop accepting work, let running messages finish, stop the daemons."""
         self._stop.set()
         self.worker.stop(timeout=int(timeout * 1000))
+        self.document_worker.close()
         for beat in self.beats:
             beat.stop()
         for thread in self._threads:

@@ -16,10 +16,8 @@ Failure handling:
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import dramatiq
@@ -43,45 +41,12 @@ from fileintel.store.document_work import (
     claim_document,
     finish_document,
     release_claim,
-    renew_lease,
 )
 from fileintel.store.lifecycle import begin_run
 from fileintel.workers.broker import MAX_RETRIES
+from fileintel.workers.leases import LeaseKeeper
 
 log = logging.getLogger("fileintel.worker")
-
-
-class LeaseKeeper:
-    """Renews a claim's lease every ``interval`` seconds in a background thread."""
-
-    def __init__(self, engine: Engine, claim: Claim, lease_seconds: float, interval: float):
-        self.engine, self.claim = engine, claim
-        self.lease_seconds, self.interval = lease_seconds, interval
-        self.lost = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                with write_tx(self.engine) as conn:
-                    renew_lease(conn, self.claim, self.lease_seconds)
-            except StateError as e:
-                log.warning("lease lost: %s", e)
-                self.lost = True
-                return
-            except Exception:
-                log.exception(
-                    "heartbeat of document %s failed; will try again", self.claim.document_id
-                )
-
-    def __enter__(self) -> LeaseKeeper:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object | TracebackType | None) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def pipeline_options(options: dict[str, Any]) -> PipelineOptions:
@@ -97,6 +62,7 @@ class DocumentWorker:
         self.settings = settings
         self._engine = engine
         self._embedder: Embedder | None = None
+        self._leases: LeaseKeeper | None = None
 
     @property
     def engine(self) -> Engine:
@@ -104,6 +70,20 @@ class DocumentWorker:
         if self._engine is None:
             self._engine = get_engine(self.settings.database_url)
         return self._engine
+
+    @property
+    def leases(self) -> LeaseKeeper:
+        """The process's lease keeper, created on first use."""
+        if self._leases is None:
+            self._leases = LeaseKeeper(
+                self.engine, self.settings.lease_seconds, self.settings.heartbeat_seconds
+            )
+        return self._leases
+
+    def close(self) -> None:
+        """Stop renewing leases (the process stops working)."""
+        if self._leases is not None:
+            self._leases.close()
 
     @property
     def embedder(self) -> Embedder:
@@ -141,9 +121,7 @@ class DocumentWorker:
         result: ProcessedDocument | None = None
         error: str | None = None
         try:
-            with LeaseKeeper(
-                self.engine, claim, self.settings.lease_seconds, self.settings.heartbeat_seconds
-            ):
+            with self.leases.holding(claim):
                 result = process_file(
                     Path(claim.path),
                     pipeline_options(claim.options),

@@ -24,7 +24,7 @@ from fileintel.models.tables import run_notes_t
 from fileintel.store import recovery
 from fileintel.store.document_work import finish_document
 from fileintel.sweeper import Sweeper, SweepResult
-from fileintel.workers.actors import LeaseKeeper
+from fileintel.workers.leases import LeaseKeeper
 from tests.helpers import invariant_h_and_o
 from tests.sweeper.support import (
     backdate_lease,
@@ -170,12 +170,14 @@ def test_a_slow_document_with_a_live_heartbeat_is_never_redispatched(
     passes: list[SweepResult] = []
     keeper_engine = make_engine(db_url)
     try:
-        with LeaseKeeper(keeper_engine, taken, lease, heartbeat) as keeper:
+        keeper = LeaseKeeper(keeper_engine, lease, heartbeat)
+        with keeper.holding(taken) as kept:
             deadline = time.monotonic() + held
             while time.monotonic() < deadline:
                 passes.append(sweeper.run_once())
                 time.sleep(0.05)
-            assert not keeper.lost
+            assert not kept.lost
+        keeper.close()
     finally:
         keeper_engine.dispose()
 
