@@ -222,8 +222,13 @@ class RunTiming:
 POLL_SECONDS = 0.1
 
 
-def timed_run(engine: Engine, collection_id: str) -> RunTiming:
-    """Request processing (as ``collections process`` does) and wait for a terminal status."""
+def timed_run(
+    engine: Engine, collection_id: str, daemons: Sequence[subprocess.Popen[bytes]] = ()
+) -> RunTiming:
+    """Request processing (as ``collections process`` does) and wait for a terminal status.
+
+    Stops with an error as soon as one of ``daemons`` (the worker, the relay) has exited.
+    """
     from fileintel.commands.processing import run_options
     from fileintel.db import read_tx, write_tx
     from fileintel.models.states import CollectionStatus
@@ -246,6 +251,9 @@ def timed_run(engine: Engine, collection_id: str) -> RunTiming:
             return RunTiming(run_id, time.perf_counter() - started, status, polls)
         if time.perf_counter() > deadline:
             raise RuntimeError(f"run {run_id} is still {status} after {RUN_TIMEOUT_SECONDS} s")
+        dead = [" ".join(map(str, p.args)) for p in daemons if p.poll() is not None]
+        if dead:
+            raise RuntimeError(f"run {run_id} is {status} and these exited: {dead}; see logs")
         time.sleep(POLL_SECONDS)
 
 
@@ -560,7 +568,7 @@ def system(
         relay = _start(["relay"], env, logs / "relay.log")
         spies: list[subprocess.Popen[bytes]] = []
         try:
-            warm = timed_run(engine, register(engine, "warm-up", warmup))
+            warm = timed_run(engine, register(engine, "warm-up", warmup), [worker, relay])
             collection_id = register(engine, "bench", paths)
             redis_pid = _redis_pid()
             meter = CpuMeter(
@@ -582,7 +590,7 @@ def system(
             commits_before = _commits(engine)
             meter.start()
             machine_before = machine_cpu_seconds()
-            timing = timed_run(engine, collection_id)
+            timing = timed_run(engine, collection_id, [worker, relay])
             machine = machine_cpu_seconds() - machine_before
             meter.stop()
             for spy in spies:
