@@ -125,21 +125,26 @@ def test_upgrade_matches_models_and_downgrade_removes_everything(
     assert db_current(fresh_url, capsys)["up_to_date"] is True
 
 
+def column(url: str, sql: str) -> list[Any]:
+    """The first column of ``sql``'s rows, read on a short-lived engine on ``url``."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(text(sql)).scalars())
+    finally:
+        engine.dispose()
+
+
 @pytest.mark.parametrize("fresh_url", ["postgresql"], indirect=True)
 def test_postgres_notify_trigger_comes_and_goes(fresh_url: str) -> None:
     def notify_objects() -> tuple[int, int]:
-        engine = make_engine(fresh_url)
-        try:
-            with engine.connect() as conn:
-                functions = conn.execute(
-                    text("SELECT count(*) FROM pg_proc WHERE proname LIKE 'fileintel%'")
-                ).scalar_one()
-                triggers = conn.execute(
-                    text("SELECT count(*) FROM pg_trigger WHERE tgname = 'outbox_notify'")
-                ).scalar_one()
-            return functions, triggers
-        finally:
-            engine.dispose()
+        [functions] = column(
+            fresh_url, "SELECT count(*) FROM pg_proc WHERE proname LIKE 'fileintel%'"
+        )
+        [triggers] = column(
+            fresh_url, "SELECT count(*) FROM pg_trigger WHERE tgname = 'outbox_notify'"
+        )
+        return functions, triggers
 
     migrate.upgrade(fresh_url)
     assert notify_objects() == (1, 1)
@@ -150,15 +155,8 @@ def test_postgres_notify_trigger_comes_and_goes(fresh_url: str) -> None:
 @pytest.mark.parametrize("fresh_url", ["postgresql"], indirect=True)
 def test_postgres_chunks_stay_inline_from_revision_0003(fresh_url: str) -> None:
     def chunk_options() -> list[str]:
-        engine = make_engine(fresh_url)
-        try:
-            with engine.connect() as conn:
-                options = conn.execute(
-                    text("SELECT reloptions FROM pg_class WHERE relname = 'chunks'")
-                ).scalar_one()
-            return list(options or [])
-        finally:
-            engine.dispose()
+        [options] = column(fresh_url, "SELECT reloptions FROM pg_class WHERE relname = 'chunks'")
+        return list(options or [])
 
     migrate.upgrade(fresh_url)
     assert chunk_options() == ["toast_tuple_target=8160"]
@@ -179,21 +177,12 @@ def run_indexes(url: str) -> set[str]:
 
 def run_statistics(url: str) -> list[str]:
     """Extended statistics objects on ``runs`` (PostgreSQL; none on SQLite)."""
-    engine = make_engine(url)
-    try:
-        if engine.dialect.name != "postgresql":
-            return []
-        with engine.connect() as conn:
-            return list(
-                conn.execute(
-                    text(
-                        "SELECT stxname FROM pg_statistic_ext"
-                        " WHERE stxrelid = 'runs'::regclass ORDER BY stxname"
-                    )
-                ).scalars()
-            )
-    finally:
-        engine.dispose()
+    if not url.startswith("postgresql"):
+        return []
+    return column(
+        url,
+        "SELECT stxname FROM pg_statistic_ext WHERE stxrelid = 'runs'::regclass ORDER BY stxname",
+    )
 
 
 def test_0002_adds_the_sweeper_run_indexes_and_takes_them_back(fresh_url: str) -> None:

@@ -35,6 +35,7 @@ from sqlalchemy import Engine, func, select, update
 from fileintel.config import Settings
 from fileintel.db import db_now, read_tx, write_tx
 from fileintel.models import Base
+from fileintel.models.states import CollectionStatus
 from fileintel.models.tables import (
     chunks_t,
     collections_t,
@@ -43,6 +44,7 @@ from fileintel.models.tables import (
     run_notes_t,
     runs_t,
 )
+from fileintel.models.transitions import transition
 from fileintel.outbox.writer import DISPATCH
 from fileintel.pipeline import ProcessedDocument, TextChunk
 from fileintel.store.document_work import Claim, claim_document
@@ -113,6 +115,19 @@ def started(engine: Engine, name: str, n_docs: int) -> Work:
     with write_tx(engine) as conn:
         begin_run(conn, work.run_id, actor="test")
     return work
+
+
+def close_collection(engine: Engine, work: Work, status: CollectionStatus) -> None:
+    """Move the collection (not its run) to ``status`` through the transition function."""
+    with write_tx(engine) as conn:
+        transition(
+            conn,
+            work.collection_id,
+            status,
+            actor="test",
+            run_id=work.run_id,
+            fence_run=True,
+        )
 
 
 def claim(

@@ -18,7 +18,7 @@ from fileintel.db import db_now, read_tx, write_tx
 from fileintel.messaging import PROCESS_DOCUMENT_ACTOR
 from fileintel.models.states import CollectionStatus
 from fileintel.models.tables import documents_t, outbox_t, runs_t
-from fileintel.models.transitions import STATUS_CHANGED, transition
+from fileintel.models.transitions import STATUS_CHANGED
 from fileintel.outbox.writer import DISPATCH, EVENT
 from fileintel.store.document_work import finish_document
 from fileintel.store.lifecycle import begin_run
@@ -35,6 +35,7 @@ from tests.sweeper.support import (
     claim,
     cli,
     cli_env,
+    close_collection,
     collection,
     db_clock,
     dispatches,
@@ -326,15 +327,7 @@ def test_a_run_found_by_a_rule_and_the_audit_is_decided_once(engine: Engine, db_
             .where(runs_t.c.id == work.run_id)
             .values(documents_pending=0, documents_done=1)
         )
-    with write_tx(engine) as conn:
-        transition(
-            conn,
-            work.collection_id,
-            CollectionStatus.CANCELLED,
-            actor="test",
-            run_id=work.run_id,
-            fence_run=True,
-        )
+    close_collection(engine, work, CollectionStatus.CANCELLED)
 
     result = sweeper_for(engine, db_url).run_once(audit=True)
 

@@ -17,7 +17,6 @@ from fileintel.errors import StaleRun
 from fileintel.messaging import PROCESS_DOCUMENT_ACTOR, START_RUN_ACTOR
 from fileintel.models.states import CollectionStatus
 from fileintel.models.tables import collections_t, documents_t, runs_t
-from fileintel.models.transitions import transition
 from fileintel.store.document_work import claim_document, finish_document
 from fileintel.store.lifecycle import begin_run
 from tests.helpers import invariant_h_and_o
@@ -27,6 +26,7 @@ from tests.sweeper.support import (
     backdate_lease,
     backdate_run_heartbeat,
     claim,
+    close_collection,
     collection,
     counters_add_up,
     db_clock,
@@ -329,15 +329,7 @@ def test_a_closed_run_under_an_open_collection_is_repaired(engine: Engine, db_ur
 
 def test_an_open_run_under_a_closed_collection_is_repaired(engine: Engine, db_url: str) -> None:
     work = started(engine, "collection-closed", 2)
-    with write_tx(engine) as conn:
-        transition(
-            conn,
-            work.collection_id,
-            CollectionStatus.FAILED,
-            actor="test",
-            run_id=work.run_id,
-            fence_run=True,
-        )
+    close_collection(engine, work, CollectionStatus.FAILED)
 
     result = sweeper_for(engine, db_url).run_once()
 
