@@ -152,6 +152,69 @@ def _run_outbox_hooks(engine: Engine) -> None:
             log.exception("outbox commit hook failed")
 
 
+#: psycopg2's transaction status values (``psycopg2.extensions.TRANSACTION_STATUS_*``).
+_PG_IDLE, _PG_INERROR, _PG_UNKNOWN = 0, 3, 4
+
+
+@contextmanager
+def manual_tx(engine: Engine) -> Iterator[Connection]:
+    """PostgreSQL: a write transaction whose BEGIN travels with the first statement.
+
+    A worker's hot path pays per round trip, and the driver sends BEGIN on its own before
+    the first statement. Here the connection is in autocommit: the caller's first statement
+    is either one statement that is its own transaction (``SET LOCAL ...; UPDATE ...`` runs
+    as one implicit transaction), or starts with ``BEGIN;``, in which case this sends COMMIT
+    at the end, or ROLLBACK when the block raises. A connection that is left inside a
+    transaction for any reason is discarded, never returned to the pool.
+    """
+    wrote_outbox = False
+    try:
+        with engine.connect() as conn:
+            dbapi: Any = conn.connection.dbapi_connection
+            info = conn.info
+            # The driver's own switch: SQLAlchemy's isolation_level option would cost a
+            # round trip on every return to the pool to set the session default again.
+            dbapi.autocommit = True
+            try:
+                yield conn
+                status = _pg_status(conn)
+                if status == _PG_INERROR:  # a statement failed and the caller swallowed it
+                    raise DatabaseError("a statement of the transaction failed; rolled back")
+                if status != _PG_IDLE:
+                    conn.exec_driver_sql("COMMIT")
+            except BaseException:
+                _pg_rollback(conn)
+                raise
+            finally:
+                wrote_outbox = bool(info.pop(_OUTBOX_WRITTEN, False))
+                if _pg_status(conn) == _PG_IDLE:
+                    dbapi.autocommit = False
+                elif not conn.invalidated:
+                    conn.invalidate()
+    except exc.OperationalError as e:
+        raise DatabaseError(f"database error: {_short(e)}") from e
+    if wrote_outbox:
+        _run_outbox_hooks(engine)
+
+
+def _pg_status(conn: Connection) -> int:
+    """The server's view of the session: idle, in a transaction, failed, or unknown."""
+    try:
+        dbapi = conn.connection.dbapi_connection
+    except exc.SQLAlchemyError:  # invalidated
+        return _PG_UNKNOWN
+    return _PG_UNKNOWN if dbapi is None else int(dbapi.get_transaction_status())
+
+
+def _pg_rollback(conn: Connection) -> None:
+    if _pg_status(conn) == _PG_IDLE:
+        return
+    try:
+        conn.exec_driver_sql("ROLLBACK")
+    except exc.SQLAlchemyError:  # the session is gone: the server rolled back
+        log.debug("rollback failed; the connection is discarded", exc_info=True)
+
+
 @contextmanager
 def read_tx(engine: Engine) -> Iterator[Connection]:
     """A read-only transaction (on SQLite it does not take the write lock)."""
