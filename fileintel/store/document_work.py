@@ -13,10 +13,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
-from fileintel.db import db_now
+from fileintel.db import db_now, manual_tx, write_tx
 from fileintel.errors import StaleRun
 from fileintel.models.states import DocumentState, RunStatus
 from fileintel.models.tables import chunks_t, collections_t, documents_t, runs_t
@@ -102,16 +102,33 @@ def claim_document(
         row = document_work_pg.claim(conn, run_id, document_id, attempt, lease_seconds)
         if row is None:
             raise _stale(conn, run_id, document_id, attempt, DocumentState.PENDING)
-        run_status, options, name = row.status, row.options, row.name
-    else:
-        row = _claim_portable(conn, run_id, document_id, attempt, lease_seconds)
-        run = conn.execute(
-            select(runs_t.c.options, runs_t.c.status).where(runs_t.c.id == run_id)
-        ).one()
-        run_status, options = run.status, run.options
-        name = conn.execute(
-            select(collections_t.c.name).where(collections_t.c.id == row.collection_id)
-        ).scalar_one()
+        return _claim_from(row, run_id, document_id, attempt, row.status, row.options, row.name)
+    row = _claim_portable(conn, run_id, document_id, attempt, lease_seconds)
+    run = conn.execute(select(runs_t.c.options, runs_t.c.status).where(runs_t.c.id == run_id)).one()
+    name = conn.execute(
+        select(collections_t.c.name).where(collections_t.c.id == row.collection_id)
+    ).scalar_one()
+    return _claim_from(row, run_id, document_id, attempt, run.status, run.options, name)
+
+
+def take_document(
+    engine: Engine, run_id: str, document_id: int, attempt: int, lease_seconds: float
+) -> Claim:
+    """``claim_document`` as its own transaction: one round trip on PostgreSQL."""
+    tx = manual_tx(engine) if engine.dialect.name == "postgresql" else write_tx(engine)
+    with tx as conn:
+        return claim_document(conn, run_id, document_id, attempt, lease_seconds)
+
+
+def _claim_from(
+    row: Any,
+    run_id: str,
+    document_id: int,
+    attempt: int,
+    run_status: str,
+    options: dict[str, Any],
+    name: str,
+) -> Claim:
     if run_status != RunStatus.PROCESSING:
         raise StaleRun(f"document {document_id}", run_id, f"the run is {run_status}")
     return Claim(
@@ -202,9 +219,41 @@ def finish_document(
     collection's and run's counters, a progress event, and, when it is the last one, the
     run's and collection's final status with history and outbox event.
     """
+    return _finish(conn, claim, result, error, actor=actor, begin=False)
+
+
+def commit_outcome(
+    engine: Engine,
+    claim: Claim,
+    result: ProcessedDocument | None,
+    error: str | None = None,
+    *,
+    actor: str = "worker",
+) -> Finished:
+    """``finish_document`` as its own transaction: two round trips on PostgreSQL (the
+    statement with its BEGIN, then COMMIT), three when it closes the run."""
+    if engine.dialect.name != "postgresql":
+        with write_tx(engine) as conn:
+            return finish_document(conn, claim, result, error, actor=actor)
+    with manual_tx(engine) as conn:
+        return _finish(conn, claim, result, error, actor=actor, begin=True)
+
+
+def _finish(
+    conn: Connection,
+    claim: Claim,
+    result: ProcessedDocument | None,
+    error: str | None,
+    *,
+    actor: str,
+    begin: bool,
+) -> Finished:
     state = DocumentState.DONE if result is not None else DocumentState.FAILED
     new_chunks = len(result.chunks) if result is not None else 0
     new_embedded = new_chunks if result is not None and result.embeddings is not None else 0
+    if result is None:
+        error = error or "failed"
+    payload = progress_payload(claim, state, error, new_chunks)
     if conn.dialect.name == "postgresql":
         counters = document_work_pg.finish(
             conn,
@@ -212,9 +261,12 @@ def finish_document(
             document_id=claim.document_id,
             attempt=claim.attempt,
             collection_id=claim.collection_id,
-            values=_document_values(claim, result, error),
-            chunks=new_chunks,
-            embedded=new_embedded,
+            result=result,
+            error=error,
+            sha256=claim.sha256,
+            fingerprint=options_fingerprint(claim.options),
+            payload=payload,
+            begin=begin,
         )
         if counters is None:
             raise _stale(conn, claim.run_id, claim.document_id, claim.attempt)
@@ -222,7 +274,7 @@ def finish_document(
             document_work_pg.copy_chunks(conn, claim.document_id, claim.collection_id, result)
     else:
         counters = _finish_portable(conn, claim, result, error, state, new_chunks, new_embedded)
-    write_progress_event(conn, claim, state, error, new_chunks, counters)
+        add_event(conn, payload["type"], claim.collection_id, with_counters(payload, counters))
     closed = finalize_run(conn, claim.run_id, actor=actor) if run_is_finished(counters) else None
     return Finished(state, counters, closed)
 
@@ -320,6 +372,43 @@ def drop_chunks(conn: Connection, document_id: int) -> tuple[int, int]:
     return len(old), sum(1 for row in old if row.embedding_dim is not None)
 
 
+def progress_payload(
+    claim: Claim, state: DocumentState, error: str | None, chunks: int
+) -> dict[str, Any]:
+    """The ``document.<state>`` event of a finished attempt, without the run's counters
+    (``with_counters`` adds them; on PostgreSQL the finish statement does)."""
+    event_type = f"document.{state.value}"
+    return {
+        "event_id": new_event_id(),
+        "type": event_type,
+        "collection_id": claim.collection_id,
+        "collection_name": claim.collection_name,
+        "run_id": claim.run_id,
+        "document_id": claim.document_id,
+        "path": claim.path,
+        "state": state.value,
+        "error": error,
+        "chunks": chunks,
+        "attempt": claim.attempt,
+        "at": iso(dt.datetime.now(dt.UTC)),
+    }
+
+
+def with_counters(payload: dict[str, Any], counters: Any) -> dict[str, Any]:
+    """A progress event with the run's document counters after the move."""
+    return {
+        **payload,
+        "documents": {
+            "total": counters.documents_total,
+            "pending": counters.documents_pending,
+            "processing": counters.documents_processing,
+            "done": counters.documents_done,
+            "failed": counters.documents_failed,
+            "skipped": counters.documents_skipped,
+        },
+    }
+
+
 def write_progress_event(
     conn: Connection,
     claim: Claim,
@@ -328,32 +417,6 @@ def write_progress_event(
     chunks: int,
     counters: Any,
 ) -> None:
-    """The ``document.<state>`` event of a finished attempt, with the run's counters."""
-    event_type = f"document.{state.value}"
-    add_event(
-        conn,
-        event_type,
-        claim.collection_id,
-        {
-            "event_id": new_event_id(),
-            "type": event_type,
-            "collection_id": claim.collection_id,
-            "collection_name": claim.collection_name,
-            "run_id": claim.run_id,
-            "document_id": claim.document_id,
-            "path": claim.path,
-            "state": state.value,
-            "error": error,
-            "chunks": chunks,
-            "attempt": claim.attempt,
-            "documents": {
-                "total": counters.documents_total,
-                "pending": counters.documents_pending,
-                "processing": counters.documents_processing,
-                "done": counters.documents_done,
-                "failed": counters.documents_failed,
-                "skipped": counters.documents_skipped,
-            },
-            "at": iso(dt.datetime.now(dt.UTC)),
-        },
-    )
+    """Insert the ``document.<state>`` event of a finished attempt, with the run's counters."""
+    payload = progress_payload(claim, state, error, chunks)
+    add_event(conn, payload["type"], claim.collection_id, with_counters(payload, counters))

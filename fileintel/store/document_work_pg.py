@@ -1,25 +1,29 @@
-"""The document hot path on PostgreSQL: a claim in one statement, a finish in three.
+"""The document hot path on PostgreSQL: a claim and a finish of one prepared statement each.
 
 ``fileintel.store.document_work`` states what claiming and finishing a document mean and
-runs them on SQLite with Core statements. On PostgreSQL the same writes are sent as SQL
-written out here, because a worker spends its database time in round trips and statement
-building, not in the rows:
+runs them on SQLite with Core statements. On PostgreSQL a worker spends its database time
+in round trips, parsing and planning, not in the rows, so the same writes are two
+statements written out here, each PREPAREd once per connection (``fileintel.prepared``):
 
-- **claim**: one statement (data-modifying CTEs) takes the document, moves the collection's
-  and the run's counters and returns the run's options and the collection's name. It
-  commits with ``synchronous_commit = off``: a claim lost in a database crash leaves the
-  document ``pending`` with its dispatch time set, the worker's later writes are fenced off
-  (the document is not ``processing``) and the sweeper sends it again. Nothing outside the
-  database has seen the claim, so losing it loses nothing.
-- **finish**: one statement writes the document's outcome, deletes its old chunks and moves
-  the counters (returning the run's counters); the new chunks go in with one binary
-  ``COPY`` (no text escaping of 1.5 KB embeddings on either side); the progress event is
-  the third. The finish commits synchronously: its outbox rows must not be published
-  unless the transaction is durable.
+- **claim**: takes the document, moves the collection's and the run's counters and returns
+  the run's options and the collection's name. Sent as ``SET LOCAL synchronous_commit TO
+  off; EXECUTE ...`` on an autocommit connection: one round trip that is its own
+  transaction. A claim lost in a database crash leaves the document ``pending`` with its
+  dispatch time set, the worker's later writes are fenced off (the document is not
+  ``processing``) and the sweeper sends it again; nothing outside the database saw it.
+- **finish**: writes the document's outcome, deletes its old chunks, moves the counters and
+  inserts the progress event, whose ``documents`` counters the statement adds; sent as
+  ``BEGIN; EXECUTE ...``. The new chunks follow with one binary ``COPY``, and the caller
+  closes the run in the same transaction when this was the last document, then commits,
+  synchronously: outbox rows must not be published unless the transaction is durable.
 
-Every statement keeps the fences of the portable version; a fence that matches nothing
-shows as a missing row or a zero count, and the caller raises ``StaleRun`` so the whole
-transaction rolls back.
+Every statement keeps the fences of the portable version, and a fence that matches nothing
+makes the whole statement write nothing and return no row (the caller raises ``StaleRun``):
+a claim commits on its own, so "nothing" has to hold without a rollback. Each part's WHERE
+reads the part before it. The collection row is locked first (``FOR NO KEY UPDATE``, the
+lock its later UPDATE takes anyway) and its counters move only once the document's fence
+held; then the document, then the run: the lock order of ``lifecycle``, so a cancel queues
+behind a claim or a finish instead of deadlocking with it.
 """
 
 from __future__ import annotations
@@ -27,67 +31,95 @@ from __future__ import annotations
 import io
 import json
 import struct
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from fileintel.db import mark_outbox_written
 from fileintel.models.states import DocumentState
 from fileintel.pipeline import ProcessedDocument
 from fileintel.pipeline.embedding import to_bytes
+from fileintel.prepared import Prepared, execute
 
-# Lock order is the collection row, then the document, then the run (as in ``lifecycle``):
-# each step's WHERE reads the step before it, so PostgreSQL runs them in that order, and a
-# cancel (collection, run, documents) queues behind a claim instead of deadlocking with it.
-_CLAIM = """
-SET LOCAL synchronous_commit TO off;
+#: Sent with the claim: the claim's commit does not wait for its WAL flush (see above).
+ASYNC_COMMIT = "SET LOCAL synchronous_commit TO off; "
+#: Sent with the finish on an autocommit connection: the transaction starts with it.
+BEGIN = "BEGIN; "
+
+CLAIM = Prepared(
+    "fileintel_claim_document",
+    (("run_id", "text"), ("document_id", "bigint"), ("attempt", "int"), ("lease", "float8")),
+    """
 WITH coll AS (
-    UPDATE collections
-       SET documents_pending = documents_pending - 1,
-           documents_processing = documents_processing + 1
-     WHERE id = (SELECT collection_id FROM documents WHERE id = %(document_id)s)
-       AND current_run_id = %(run_id)s AND status = 'processing'
-    RETURNING name
+    SELECT id, name FROM collections
+     WHERE id = (SELECT collection_id FROM documents WHERE id = $2)
+       AND current_run_id = $1 AND status = 'processing'
+       AND EXISTS (SELECT 1 FROM runs WHERE id = $1 AND status = 'processing')
+       FOR NO KEY UPDATE
 ), doc AS (
     UPDATE documents
        SET state = 'processing', dispatched_at = NULL,
-           lease_expires_at = clock_timestamp() + make_interval(secs => %(lease)s)
-     WHERE id = %(document_id)s AND run_id = %(run_id)s AND attempt = %(attempt)s
+           lease_expires_at = clock_timestamp() + make_interval(secs => $4)
+     WHERE id = $2 AND run_id = $1 AND attempt = $3
        AND state = 'pending' AND EXISTS (SELECT 1 FROM coll)
     RETURNING collection_id, path, media_type, sha256, lease_expires_at
+), counted AS (
+    UPDATE collections
+       SET documents_pending = documents_pending - 1,
+           documents_processing = documents_processing + 1
+     WHERE id = (SELECT collection_id FROM doc)
+    RETURNING 1
 ), run AS (
     UPDATE runs
        SET documents_pending = documents_pending - 1,
            documents_processing = documents_processing + 1,
            heartbeat_at = clock_timestamp()
-     WHERE id = %(run_id)s AND EXISTS (SELECT 1 FROM doc)
+     WHERE id = $1 AND EXISTS (SELECT 1 FROM doc)
     RETURNING options, status
 )
 SELECT doc.collection_id, doc.path, doc.media_type, doc.sha256, doc.lease_expires_at,
        coll.name, run.options, run.status
-  FROM doc, coll, run
-"""
+  FROM doc, coll, run""",
+)
+
+_FINISH_PARAMS = (
+    ("run_id", "text"),
+    ("document_id", "bigint"),
+    ("attempt", "int"),
+    ("collection_id", "text"),
+    ("chunks", "int"),
+    ("embedded", "int"),
+    ("error", "text"),
+    ("metadata", "json"),
+    ("sha256", "text"),
+    ("fingerprint", "text"),
+    ("payload", "jsonb"),
+)
 
 #: ``{dst}`` is ``done`` or ``failed`` (a DocumentState, never user input). The old chunks
-#: are counted by a subquery: every part of one statement sees the rows as they were before
-#: it, so the count is the chunks the DELETE removes.
+#: are counted by subqueries: every part of one statement sees the rows as they were before
+#: it, so the counts are of the chunks that ``old`` deletes.
 _FINISH = """
 WITH coll AS (
-    UPDATE collections
-       SET documents_processing = documents_processing - 1,
-           documents_{dst} = documents_{dst} + 1,
-           chunks_total = chunks_total + %(chunks)s
-               - (SELECT count(*) FROM chunks WHERE document_id = %(document_id)s),
-           chunks_embedded = chunks_embedded + %(embedded)s
-               - (SELECT count(embedding_dim) FROM chunks WHERE document_id = %(document_id)s)
-     WHERE id = %(collection_id)s AND current_run_id = %(run_id)s AND status = 'processing'
-    RETURNING 1
+    SELECT 1 FROM collections
+     WHERE id = $4 AND current_run_id = $1 AND status = 'processing'
+       FOR NO KEY UPDATE
 ), doc AS (
     UPDATE documents SET {document_values}, lease_expires_at = NULL,
            finished_at = clock_timestamp()
-     WHERE id = %(document_id)s AND run_id = %(run_id)s AND attempt = %(attempt)s
+     WHERE id = $2 AND run_id = $1 AND attempt = $3
        AND state = 'processing' AND EXISTS (SELECT 1 FROM coll)
     RETURNING id
+), counted AS (
+    UPDATE collections
+       SET documents_processing = documents_processing - 1,
+           documents_{dst} = documents_{dst} + 1,
+           chunks_total = chunks_total + $5
+               - (SELECT count(*) FROM chunks WHERE document_id = $2),
+           chunks_embedded = chunks_embedded + $6
+               - (SELECT count(embedding_dim) FROM chunks WHERE document_id = $2)
+     WHERE id = $4 AND EXISTS (SELECT 1 FROM doc)
+    RETURNING 1
 ), old AS (
     DELETE FROM chunks WHERE document_id = (SELECT id FROM doc)
 ), run AS (
@@ -95,20 +127,104 @@ WITH coll AS (
        SET documents_processing = documents_processing - 1,
            documents_{dst} = documents_{dst} + 1,
            heartbeat_at = clock_timestamp()
-     WHERE id = %(run_id)s AND EXISTS (SELECT 1 FROM doc)
+     WHERE id = $1 AND EXISTS (SELECT 1 FROM doc)
     RETURNING documents_total, documents_pending, documents_processing, documents_done,
               documents_failed, documents_skipped
+), event AS (
+    INSERT INTO outbox (kind, topic, key, payload, created_at, available_at, attempts)
+    SELECT 'event', 'document.{dst}', $4,
+           ($11 || jsonb_build_object('documents', jsonb_build_object(
+               'total', run.documents_total, 'pending', run.documents_pending,
+               'processing', run.documents_processing, 'done', run.documents_done,
+               'failed', run.documents_failed, 'skipped', run.documents_skipped)))::json,
+           clock_timestamp(), clock_timestamp(), 0
+      FROM run
+    RETURNING 1
 )
-SELECT run.* FROM run
-"""
+SELECT run.* FROM run"""
 
 _DONE_VALUES = (
-    "state = 'done', error = NULL, chunk_count = %(chunks)s, embedded_count = %(embedded)s, "
-    "metadata = %(metadata)s, processed_sha256 = %(sha256)s, processed_options = %(fingerprint)s"
+    "state = 'done', error = NULL, chunk_count = $5, embedded_count = $6, metadata = $8, "
+    "processed_sha256 = $9, processed_options = $10"
 )
-_FAILED_VALUES = "state = 'failed', error = %(error)s, chunk_count = 0, embedded_count = 0"
-_FINISH_DONE = _FINISH.format(document_values=_DONE_VALUES, dst=DocumentState.DONE.value)
-_FINISH_FAILED = _FINISH.format(document_values=_FAILED_VALUES, dst=DocumentState.FAILED.value)
+# A failed document keeps no chunks; $7 is its reason. It takes $8-$10 (as nulls) so that
+# both statements are called the same way.
+_FAILED_VALUES = "state = 'failed', error = $7, chunk_count = 0, embedded_count = 0"
+
+FINISH_DONE = Prepared(
+    "fileintel_finish_done",
+    _FINISH_PARAMS,
+    _FINISH.format(document_values=_DONE_VALUES, dst=DocumentState.DONE.value),
+)
+FINISH_FAILED = Prepared(
+    "fileintel_finish_failed",
+    _FINISH_PARAMS,
+    _FINISH.format(document_values=_FAILED_VALUES, dst=DocumentState.FAILED.value),
+)
+
+
+def claim(
+    conn: Connection,
+    run_id: str,
+    document_id: int,
+    attempt: int,
+    lease_seconds: float,
+) -> Any:
+    """Take the document for this attempt; None when a fence matched nothing.
+
+    The row holds the document's facts, the collection's ``name`` and the run's ``options``
+    and ``status``. None means the document is not ``pending`` under this run and attempt,
+    or the run is no longer the collection's processing run. On an autocommit connection
+    (``db.manual_tx``) the claim is its own transaction.
+    """
+    params = {
+        "run_id": run_id,
+        "document_id": document_id,
+        "attempt": attempt,
+        "lease": float(lease_seconds),
+    }
+    return execute(conn, CLAIM, params, prefix=ASYNC_COMMIT).one_or_none()
+
+
+def finish(
+    conn: Connection,
+    *,
+    run_id: str,
+    document_id: int,
+    attempt: int,
+    collection_id: str,
+    result: ProcessedDocument | None,
+    error: str | None,
+    sha256: str,
+    fingerprint: str,
+    payload: dict[str, Any],
+    begin: bool = False,
+) -> Any:
+    """Write a document's outcome, replace its chunks, move the counters, add its event.
+
+    ``result`` None means the document failed with ``error``. ``payload`` is the progress
+    event without its ``documents`` counters, which the statement adds. Returns the run's
+    counters after the move, or None when a fence matched nothing (nothing was written).
+    With ``begin`` the statement opens the transaction (``db.manual_tx``).
+    """
+    chunks = len(result.chunks) if result is not None else 0
+    params = {
+        "run_id": run_id,
+        "document_id": document_id,
+        "attempt": attempt,
+        "collection_id": collection_id,
+        "chunks": chunks,
+        "embedded": chunks if result is not None and result.embeddings is not None else 0,
+        "error": error,
+        "metadata": json.dumps(result.metadata) if result is not None else None,
+        "sha256": sha256,
+        "fingerprint": fingerprint,
+        "payload": json.dumps(payload, allow_nan=False),
+    }
+    statement = FINISH_DONE if result is not None else FINISH_FAILED
+    mark_outbox_written(conn)
+    return execute(conn, statement, params, prefix=BEGIN if begin else "").one_or_none()
+
 
 _COPY_CHUNKS = (
     "COPY chunks (document_id, collection_id, ordinal, text, start_offset, end_offset, "
@@ -119,62 +235,14 @@ _COPY_TRAILER = struct.pack("!h", -1)
 _NULL = struct.pack("!i", -1)
 
 
-def claim(
-    conn: Connection, run_id: str, document_id: int, attempt: int, lease_seconds: float
-) -> Any:
-    """Take the document for this attempt; None when a fence matched nothing.
-
-    The row holds the document's facts, the collection's ``name`` and the run's ``options``
-    and ``status``. None means the document is not ``pending`` under this run and attempt,
-    or the run is no longer the collection's processing run.
-    """
-    params = {
-        "run_id": run_id,
-        "document_id": document_id,
-        "attempt": attempt,
-        "lease": float(lease_seconds),
-    }
-    return conn.exec_driver_sql(_CLAIM, params).one_or_none()
-
-
-def finish(
-    conn: Connection,
-    *,
-    run_id: str,
-    document_id: int,
-    attempt: int,
-    collection_id: str,
-    values: dict[str, Any],
-    chunks: int,
-    embedded: int,
-) -> Any:
-    """Write a document's outcome, drop its old chunks, move the counters.
-
-    ``values`` holds the document columns of the outcome, as the portable version writes
-    them: ``state`` and ``error``, and for a done document ``metadata``,
-    ``processed_sha256`` and ``processed_options``. Returns the run's counters after
-    the move, or None when a fence matched nothing.
-    """
-    failed = values["state"] == DocumentState.FAILED.value
-    params = {
-        "run_id": run_id,
-        "document_id": document_id,
-        "attempt": attempt,
-        "collection_id": collection_id,
-        "chunks": chunks,
-        "embedded": embedded,
-        "error": values.get("error"),
-        "metadata": json.dumps(values.get("metadata")) if not failed else None,
-        "sha256": values.get("processed_sha256"),
-        "fingerprint": values.get("processed_options"),
-    }
-    return conn.exec_driver_sql(_FINISH_FAILED if failed else _FINISH_DONE, params).one_or_none()
-
-
 def copy_chunks(
     conn: Connection, document_id: int, collection_id: str, result: ProcessedDocument
 ) -> None:
-    """Insert a document's chunks (and embeddings) with one binary ``COPY``."""
+    """Insert a document's chunks (and embeddings) with one binary ``COPY``.
+
+    Binary, because the embeddings are most of the bytes: as a ``bytea`` literal they would
+    be hex text, twice their size, that both sides encode and parse.
+    """
     if not result.chunks:
         return
     buffer = io.BytesIO(b"".join(_copy_rows(document_id, collection_id, result)))
@@ -185,7 +253,7 @@ def copy_chunks(
         cursor.close()
 
 
-def _copy_rows(document_id: int, collection_id: str, result: ProcessedDocument) -> Sequence[bytes]:
+def _copy_rows(document_id: int, collection_id: str, result: ProcessedDocument) -> list[bytes]:
     """The binary COPY stream: header, one tuple per chunk, trailer."""
     collection = _field(collection_id.encode())
     model = _field(result.embedding_model.encode()) if result.embedding_model else _NULL

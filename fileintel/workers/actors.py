@@ -38,9 +38,9 @@ from fileintel.pipeline import PipelineOptions, ProcessedDocument, process_file
 from fileintel.pipeline.embedding import Embedder, get_embedder
 from fileintel.store.document_work import (
     Claim,
-    claim_document,
-    finish_document,
+    commit_outcome,
     release_claim,
+    take_document,
 )
 from fileintel.store.lifecycle import begin_run
 from fileintel.workers.broker import MAX_RETRIES
@@ -110,10 +110,9 @@ class DocumentWorker:
     def process_document(self, run_id: str, document_id: int, attempt: int) -> None:
         """Claim, process and commit one document of a run."""
         try:
-            with write_tx(self.engine) as conn:
-                claim = claim_document(
-                    conn, run_id, document_id, attempt, self.settings.lease_seconds
-                )
+            claim = take_document(
+                self.engine, run_id, document_id, attempt, self.settings.lease_seconds
+            )
         except StateError as e:
             log.info("document %s of run %s dropped: %s", document_id, run_id, e)
             return
@@ -161,8 +160,7 @@ class DocumentWorker:
 
     def _finish(self, claim: Claim, result: Any, error: str | None) -> None:
         try:
-            with write_tx(self.engine) as conn:
-                finished = finish_document(conn, claim, result, error)
+            finished = commit_outcome(self.engine, claim, result, error)
         except StateError as e:
             log.info(
                 "result of document %s of run %s discarded: %s", claim.document_id, claim.run_id, e
