@@ -17,9 +17,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, delete, exc, func, select, update
+from sqlalchemy import Engine, and_, bindparam, delete, func, select, update
 from sqlalchemy.engine import Connection
 
+from fileintel import prepared
 from fileintel.config import DEFAULT_RELAY_MAX_ATTEMPTS
 from fileintel.db import db_now, write_tx
 from fileintel.models.tables import outbox_t
@@ -127,11 +128,12 @@ _PARK = (
 )
 
 
-# The claim above, for PostgreSQL, with arrays instead of expanding IN lists ($4 is empty in
-# a first round), so one prepared statement serves every round.
-_PG_CLAIM_NAME = "fileintel_outbox_claim"
-_PG_CLAIM = f"""
-PREPARE {_PG_CLAIM_NAME} (int, text[], bigint, text[]) AS
+# The claim above, for PostgreSQL, with arrays instead of expanding IN lists ("skip" is
+# empty in a first round), so one prepared statement serves every round.
+_PG_CLAIM = prepared.Prepared(
+    "fileintel_outbox_claim",
+    (("limit", "int"), ("kinds", "text[]"), ("after", "bigint"), ("skip", "text[]")),
+    """
 WITH cand AS (
     SELECT id, kind, topic, key, payload, attempts, created_at
       FROM outbox
@@ -153,11 +155,8 @@ WITH cand AS (
 SELECT cand.id, cand.kind, cand.topic, cand.key, cand.payload, cand.attempts, cand.created_at,
        blockers.blocker, clock_timestamp() AS now
   FROM cand LEFT JOIN blockers ON blockers.key = cand.key
- ORDER BY cand.id
-"""
-_DUPLICATE_PREPARED = "42P05"
-_UNKNOWN_PREPARED = "26000"
-_PG_EXECUTE_CLAIM = f"EXECUTE {_PG_CLAIM_NAME} (%(limit)s, %(kinds)s, %(after)s, %(skip)s)"
+ ORDER BY cand.id""",
+)
 # The mark commits without waiting for its WAL flush: were the database to lose it in a
 # crash, the rows would only be published again, which at-least-once delivery allows.
 _PG_MARK = (
@@ -167,39 +166,27 @@ _PG_MARK = (
 
 
 def _claim_round(
-    conn: Connection, limit: int, kinds: list[str], after: int, skip: list[str]
+    conn: Connection, limit: int, kinds: list[str], after: int, skip: list[str], prefix: str = ""
 ) -> list[Any]:
     """One claim statement: rows with ids above ``after``, none of the keys in ``skip``."""
     params: dict[str, Any] = {"limit": limit, "kinds": kinds, "after": after, "skip": skip}
     if conn.dialect.name != "postgresql":
         return list(conn.execute(_CLAIM_MORE if skip else _CLAIM, params))
-    info = conn.connection.info
-    if not info.get(_PG_CLAIM_NAME):
-        try:
-            conn.exec_driver_sql(_PG_CLAIM)
-        except exc.DBAPIError as e:
-            if _pgcode(e) == _DUPLICATE_PREPARED:
-                info[_PG_CLAIM_NAME] = True  # this pass fails; the next one executes it
-            raise
-        info[_PG_CLAIM_NAME] = True
-    try:
-        return list(conn.exec_driver_sql(_PG_EXECUTE_CLAIM, params))
-    except exc.DBAPIError as e:
-        if _pgcode(e) == _UNKNOWN_PREPARED:
-            info.pop(_PG_CLAIM_NAME, None)  # lost (DISCARD ALL?): prepared again next pass
-        raise
+    return list(prepared.execute(conn, _PG_CLAIM, params, prefix=prefix))
 
 
-def _pgcode(e: exc.DBAPIError) -> str | None:
-    return getattr(e.orig, "pgcode", None)
+def claim_batch(
+    conn: Connection, limit: int, kinds: Iterable[str] = ALL_KINDS, *, begin: bool = False
+) -> Claim:
+    """Lock up to ``limit`` due rows that are the head of their key, in id order.
 
-
-def claim_batch(conn: Connection, limit: int, kinds: Iterable[str] = ALL_KINDS) -> Claim:
-    """Lock up to ``limit`` due rows that are the head of their key, in id order."""
+    With ``begin`` (PostgreSQL, on a ``db.manual_tx`` connection) the claim opens the
+    transaction: BEGIN goes in the same round trip.
+    """
     kinds = list(kinds)
     if not kinds:
         return Claim()
-    rows = _claim_round(conn, limit, kinds, 0, [])
+    rows = _claim_round(conn, limit, kinds, 0, [], prefix="BEGIN; " if begin else "")
     if not rows:
         return Claim()
     now = rows[0].now
@@ -223,12 +210,16 @@ def _heads(rows: Sequence[Any]) -> tuple[list[Any], int]:
     return kept, len(rows) - len(kept)
 
 
-def mark_published(conn: Connection, ids: Sequence[int]) -> None:
-    """Set ``published_at`` on these rows (retention deletes them later)."""
+def mark_published(conn: Connection, ids: Sequence[int], *, commit: bool = False) -> None:
+    """Set ``published_at`` on these rows (retention deletes them later).
+
+    With ``commit`` (PostgreSQL, on a ``db.manual_tx`` connection) the transaction commits in
+    the same round trip; nothing may be written in it afterwards.
+    """
     if not ids:
         return
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(_PG_MARK, {"ids": list(ids)})
+        conn.exec_driver_sql(_PG_MARK + ("; COMMIT" if commit else ""), {"ids": list(ids)})
     else:
         conn.execute(_MARK, {"ids": list(ids)})
 

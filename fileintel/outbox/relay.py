@@ -53,7 +53,7 @@ import dramatiq
 from sqlalchemy import Engine
 
 from fileintel.config import Settings
-from fileintel.db import write_tx
+from fileintel.db import manual_tx, write_tx
 from fileintel.outbox import queries
 from fileintel.outbox.publishers import (
     BrokerDispatcher,
@@ -144,15 +144,17 @@ class Relay:
         kinds = [k for k, outage in self._outages.items() if outage.wait_seconds() == 0]
         if not kinds:
             return RelayResult()
-        with write_tx(self.engine) as conn:
-            claim = queries.claim_batch(conn, self.batch_size, kinds)
+        # On PostgreSQL a pass is two round trips: BEGIN with the claim, COMMIT with the mark.
+        manual = self.engine.dialect.name == "postgresql"
+        with manual_tx(self.engine) if manual else write_tx(self.engine) as conn:
+            claim = queries.claim_batch(conn, self.batch_size, kinds, begin=manual)
             if not claim.rows:
                 return RelayResult(claimed=claim.held, held=claim.held)
             published, failures, held, deferred = self._publish(claim.rows)
             if self._crash_after_publish and published:
                 os._exit(CRASH_EXIT_CODE)
-            queries.mark_published(conn, [r.id for r in published])
             parked = queries.record_failures(conn, failures, self.max_attempts)
+            queries.mark_published(conn, [r.id for r in published], commit=manual)
         for f in failures:
             log.warning("outbox row %s failed to publish (attempt %d): %s", *_describe(f))
         _count(published)
