@@ -32,11 +32,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data)
 
 
-def configure_logging(log_format: str = "text", level: int = logging.INFO) -> None:
+def configure_logging(
+    log_format: str = "text", level: int = logging.INFO, *, replace_all: bool = False
+) -> None:
     """Send FileIntel's logs to stderr in the chosen format (idempotent).
 
     Replaces only the handler an earlier call installed: handlers that others put on the
-    root logger (a test runner's capture, an embedding application's) stay.
+    root logger (a test runner's capture, an embedding application's) stay. With
+    ``replace_all`` (a Dramatiq worker process, whose CLI installed its own handler on the
+    same stderr) every root handler goes, so each record is written once, in our format.
     """
     root = logging.getLogger()
     handler = logging.StreamHandler(sys.stderr)
@@ -47,6 +51,7 @@ def configure_logging(log_format: str = "text", level: int = logging.INFO) -> No
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
         )
-    root.handlers[:] = [h for h in root.handlers if not getattr(h, _MARK, False)] + [handler]
+    kept = [] if replace_all else [h for h in root.handlers if not getattr(h, _MARK, False)]
+    root.handlers[:] = [*kept, handler]
     root.setLevel(level)
     logging.getLogger("dramatiq").setLevel(logging.WARNING)

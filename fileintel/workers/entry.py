@@ -18,7 +18,7 @@ from fileintel.workers.broker import build_broker
 from fileintel.workers.middleware import WorkerHeartbeat
 
 settings = load_settings()
-configure_logging(settings.log_format)
+configure_logging(settings.log_format, replace_all=True)
 broker = build_broker(settings.broker_url)
 worker = DocumentWorker(settings)
 register_actors(broker, worker)

@@ -5,6 +5,7 @@ user's command. The processes are stopped with SIGTERM and must go in time."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -237,6 +238,16 @@ def ingest_and_check(
             summary = json.loads(stdout)
             assert summary["status"] == "completed_with_errors"
             wait_for(lambda: outbox_backlog(engine) == 0, timeout=30, what="the outbox to drain")
+            # Each document's outcome is logged once (Dramatiq's own handler is replaced,
+            # not doubled), in FileIntel's format.
+            outcome = re.compile(r"document \d+ of run \S+ (done|failed)")
+            lines = [
+                line
+                for line in (tmp_path / "worker.log").read_text().splitlines()
+                if outcome.search(line)
+            ]
+            assert len(lines) == 10, "\n".join(lines)
+            assert all(re.search(r" fileintel\.worker\[\d+\]: ", line) for line in lines), lines
 
         collection = collection_row(engine, name)
         with read_tx(engine) as conn:
