@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, delete, func, select, update
+from sqlalchemy import Engine, and_, bindparam, case, delete, func, select, update
 from sqlalchemy.engine import Connection
 
 from fileintel import prepared
@@ -84,25 +84,39 @@ def _claim_statement(skip_keys: bool) -> Any:
         .cte("cand")
     )
     b = outbox_t.alias("b")
-    last = select(cand.c.key, func.max(cand.c.id).label("last_id")).group_by(cand.c.key).cte("last")
-    # One index probe per key (a correlated subquery), never a scan of the whole backlog.
+    keyed = select(
+        cand,
+        func.max(cand.c.id).over(partition_by=cand.c.key).label("last_id"),
+        func.row_number().over(partition_by=cand.c.key, order_by=cand.c.id).label("nth"),
+    ).cte("keyed")
+    # One index probe per key (on the key's first row), never a scan of the whole backlog,
+    # spread over the key's rows by a window: linear in the batch (no join of rows and keys).
     first_blocker = (
         select(func.min(b.c.id))
         .where(
-            b.c.key == last.c.key,
-            b.c.id < last.c.last_id,
+            b.c.key == keyed.c.key,
+            b.c.id < keyed.c.last_id,
             b.c.published_at.is_(None),
             b.c.parked_at.is_(None),
             b.c.id.not_in(select(cand.c.id)),
         )
         .scalar_subquery()
     )
-    blockers = select(last.c.key, first_blocker.label("blocker")).cte("blockers")
-    return (
-        select(cand, blockers.c.blocker, db_now().label("now"))
-        .select_from(cand.outerjoin(blockers, blockers.c.key == cand.c.key))
-        .order_by(cand.c.id)
+    probed = select(keyed, case((keyed.c.nth == 1, first_blocker), else_=None).label("probe")).cte(
+        "probed"
     )
+    p = probed.c
+    return select(
+        p.id,
+        p.kind,
+        p.topic,
+        p.key,
+        p.payload,
+        p.attempts,
+        p.created_at,
+        func.max(p.probe).over(partition_by=p.key).label("blocker"),
+        db_now().label("now"),
+    ).order_by(p.id)
 
 
 _CLAIM = _claim_statement(skip_keys=False)
@@ -129,7 +143,11 @@ _PARK = (
 
 
 # The claim above, for PostgreSQL, with arrays instead of expanding IN lists ("skip" is
-# empty in a first round), so one prepared statement serves every round.
+# empty in a first round), so one prepared statement serves every round. Each key's blocker
+# is probed once, on its first row, and spread over its other rows by a window, so the
+# statement stays linear in the batch whatever the planner guesses of the CTE sizes (a
+# join of the batch with its keys, planned as a nested loop on a fresh table, probed the
+# index 124,000 times for a batch of 500 dispatches: 0.29 s instead of 4 ms).
 _PG_CLAIM = prepared.Prepared(
     "fileintel_outbox_claim",
     (("limit", "int"), ("kinds", "text[]"), ("after", "bigint"), ("skip", "text[]")),
@@ -142,20 +160,24 @@ WITH cand AS (
      ORDER BY id
      LIMIT $1
        FOR UPDATE SKIP LOCKED
-), last AS (
-    SELECT key, max(id) AS last_id FROM cand GROUP BY key
-), blockers AS (
-    SELECT last.key,
-           (SELECT min(b.id) FROM outbox AS b
-             WHERE b.key = last.key AND b.id < last.last_id
-               AND b.published_at IS NULL AND b.parked_at IS NULL
-               AND b.id NOT IN (SELECT id FROM cand)) AS blocker
-      FROM last
+), keyed AS (
+    SELECT cand.*, max(id) OVER (PARTITION BY key) AS last_id,
+           row_number() OVER (PARTITION BY key ORDER BY id) AS nth
+      FROM cand
+), probed AS (
+    SELECT keyed.*,
+           CASE WHEN nth = 1 THEN
+               (SELECT min(b.id) FROM outbox AS b
+                 WHERE b.key = keyed.key AND b.id < keyed.last_id
+                   AND b.published_at IS NULL AND b.parked_at IS NULL
+                   AND b.id NOT IN (SELECT id FROM cand))
+           END AS probe
+      FROM keyed
 )
-SELECT cand.id, cand.kind, cand.topic, cand.key, cand.payload, cand.attempts, cand.created_at,
-       blockers.blocker, clock_timestamp() AS now
-  FROM cand LEFT JOIN blockers ON blockers.key = cand.key
- ORDER BY cand.id""",
+SELECT id, kind, topic, key, payload, attempts, created_at,
+       max(probe) OVER (PARTITION BY key) AS blocker, clock_timestamp() AS now
+  FROM probed
+ ORDER BY id""",
 )
 # The mark commits without waiting for its WAL flush: were the database to lose it in a
 # crash, the rows would only be published again, which at-least-once delivery allows.
