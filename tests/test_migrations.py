@@ -152,6 +152,41 @@ def test_postgres_notify_trigger_comes_and_goes(fresh_url: str) -> None:
     assert notify_objects() == (0, 0)
 
 
+def _notifications_of_inserts(url: str) -> list[str]:
+    """The payloads on ``fileintel_outbox`` after an event insert and a two-kind insert."""
+    import psycopg2
+
+    from fileintel.db import make_engine, write_tx
+    from fileintel.outbox.writer import add_dispatch, add_event, new_event_id
+
+    listener = psycopg2.connect(url.replace("postgresql+psycopg2", "postgresql"))
+    engine = make_engine(url)
+    try:
+        listener.autocommit = True
+        listener.cursor().execute("LISTEN fileintel_outbox")
+        with write_tx(engine) as conn:
+            add_event(conn, "test", "k", {"event_id": new_event_id()})
+        with write_tx(engine) as conn:
+            add_event(conn, "test", "k", {"event_id": new_event_id()})
+            add_event(conn, "test", "k", {"event_id": new_event_id()})
+            add_dispatch(conn, queue_name="q", actor_name="a")
+        listener.poll()
+        return [n.payload for n in listener.notifies]
+    finally:
+        listener.close()
+        engine.dispose()
+
+
+@pytest.mark.parametrize("fresh_url", ["postgresql"], indirect=True)
+def test_0004_notifications_name_the_kinds_inserted(fresh_url: str) -> None:
+    """From 0004 a relay can tell event rows from dispatches before it looks; down to 0003
+    every notification is empty again (and wakes every relay)."""
+    migrate.upgrade(fresh_url)
+    assert _notifications_of_inserts(fresh_url) == ["event", "event", "dispatch"]
+    migrate.downgrade(fresh_url, "0003")
+    assert _notifications_of_inserts(fresh_url) == ["", ""]
+
+
 @pytest.mark.parametrize("fresh_url", ["postgresql"], indirect=True)
 def test_postgres_chunks_stay_inline_from_revision_0003(fresh_url: str) -> None:
     def chunk_options() -> list[str]:

@@ -71,7 +71,14 @@ class Publisher(Protocol):
 
 
 class NullEventSink:
-    """No events URL: events stay readable in ``status_events``; rows are marked published."""
+    """No events URL: events stay readable in ``status_events``; rows are marked published.
+
+    ``lazy``: publishing one of its rows changes nothing outside the database, so a relay
+    does not wake up for them (a NOTIFY about event rows only); its next poll, or a
+    dispatch, marks them in a batch.
+    """
+
+    lazy = True
 
     def publish(self, rows: Sequence[Any]) -> Outcome:
         """Accept everything."""

@@ -33,8 +33,11 @@ down (Redis or the broker unreachable) costs no attempts: the relay leaves that 
 alone for a growing pause (0.5 s doubling to 10 s) and carries on with the other kind.
 
 **Wake-up.** On PostgreSQL the relay LISTENs on ``fileintel_outbox`` (the migration's
-trigger NOTIFYs on every insert into the outbox, delivered at commit) and polls every
-``poll_seconds`` as a fallback; on SQLite it polls.
+trigger NOTIFYs on every insert into the outbox, delivered at commit, with the kinds of
+rows inserted as payload) and polls every ``poll_seconds`` as a fallback; on SQLite it
+polls. Without an events sink an event row publishes nothing, so a notification about
+event rows alone does not wake the relay: they are marked on its next pass (the poll, or a
+dispatch), in one batch instead of one pass per finished document.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ import os
 import select
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,7 +199,8 @@ class Relay:
 
     def run_forever(self, stop: threading.Event) -> None:
         """Drain; then wait for a NOTIFY (PostgreSQL), a wake-up or the poll interval."""
-        self._wakeup = wakeup = Wakeup(self.engine)
+        lazy = [kind for kind, p in self.publishers.items() if getattr(p, "lazy", False)]
+        self._wakeup = wakeup = Wakeup(self.engine, quiet=lazy)
         self._last_purge = time.monotonic()
         try:
             while not stop.is_set():
@@ -262,8 +266,10 @@ class Wakeup:
     #: A wait is cut in slices this long so a ``stop`` set elsewhere is noticed soon.
     SLICE_SECONDS = 0.5
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, quiet: Collection[str] = ()):
         self.engine = engine
+        #: Kinds whose notifications do not end a wait (their rows wait for the poll).
+        self.quiet = frozenset(quiet)
         self._read_fd, self._write_fd = os.pipe()
         os.set_blocking(self._read_fd, False)
         os.set_blocking(self._write_fd, False)
@@ -310,13 +316,16 @@ class Wakeup:
                 return
 
     def _notified(self) -> bool:
+        """Whether a notification arrived that is not only about quiet kinds (an empty
+        payload, from a database before migration 0004, always counts)."""
         if self._pg is None:
             return False
         self._pg.poll()
-        if self._pg.notifies:
-            self._pg.notifies.clear()
-            return True
-        return False
+        if not self._pg.notifies:
+            return False
+        kinds = {n.payload for n in self._pg.notifies}
+        self._pg.notifies.clear()
+        return not kinds <= self.quiet
 
     def _drain_pipe(self) -> None:
         with contextlib.suppress(BlockingIOError):

@@ -87,6 +87,21 @@ def cycle(engine: Engine, collection_id: str, moves: int) -> None:
                 transition(conn, collection_id, target, actor="t")
 
 
+class RecordingSink:
+    """Accepts and records every event, as a real events sink would (not lazy)."""
+
+    def __init__(self) -> None:
+        self.published: list[str] = []
+
+    def publish(self, rows: Sequence[Any]) -> Outcome:
+        """Record every row's event id."""
+        self.published += [row.payload["event_id"] for row in rows]
+        return Outcome()
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
 class RejectingSink:
     """Accepts every event except the ones whose event id is in ``reject``."""
 

@@ -17,7 +17,14 @@ from fileintel.outbox.publishers import BrokerDispatcher, NullEventSink
 from fileintel.outbox.relay import Relay
 from fileintel.outbox.writer import add_dispatches, add_event, dispatch_message, new_event_id
 from fileintel.workers.broker import build_broker
-from tests.outbox.support import RejectingSink, add_events, outbox_rows, unpublished, wait_for
+from tests.outbox.support import (
+    RecordingSink,
+    RejectingSink,
+    add_events,
+    outbox_rows,
+    unpublished,
+    wait_for,
+)
 
 
 def make_relay(engine: Engine, events: object = None, **kwargs: object) -> Relay:
@@ -178,7 +185,9 @@ def test_purge_deletes_only_old_published_rows(engine: Engine) -> None:
 
 
 def test_run_forever_is_woken_by_commits_and_stops_when_asked(engine: Engine) -> None:
-    relay = make_relay(engine, poll_seconds=0.2 if engine.dialect.name == "sqlite" else 30)
+    relay = make_relay(
+        engine, RecordingSink(), poll_seconds=0.2 if engine.dialect.name == "sqlite" else 30
+    )
     stop = threading.Event()
     thread = threading.Thread(target=relay.run_forever, args=(stop,))
     thread.start()
@@ -298,3 +307,38 @@ def test_the_claim_probes_each_key_once_whatever_the_batch(pg_url: str) -> None:
         assert _loops(plan, "outbox", "b") == 301  # 300 dispatch keys + 1 collection
     finally:
         engine.dispose()
+
+
+def test_without_an_events_sink_event_rows_wait_for_a_dispatch_or_the_poll(pg_url: str) -> None:
+    """Event rows alone do not wake a relay whose events go nowhere: five finished
+    documents' events are marked together, in the pass the next dispatch wakes."""
+    engine = make_engine(pg_url)
+    relay = make_relay(engine, poll_seconds=30)
+    relay.publishers["dispatch"].broker.declare_queue("documents")  # type: ignore[attr-defined]
+    passes: list[int] = []
+    run_once = relay.run_once
+
+    def counted() -> Any:
+        result = run_once()
+        passes.append(result.published)
+        return result
+
+    relay.run_once = counted  # type: ignore[method-assign]
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run_forever, args=(stop,))
+    thread.start()
+    try:
+        wait_for(lambda: passes == [0], 5, "the relay's first pass")
+        for _ in range(5):
+            add_events(engine, "c", 1)
+        with write_tx(engine) as conn:
+            add_dispatches(conn, [dispatch_message("documents", "process_document", [1])])
+        wait_for(lambda: sum(passes) == 6, 5, "the dispatch to wake the relay")
+        assert passes == [0, 6], "one pass, woken by the dispatch, took the events with it"
+        assert unpublished(engine) == 0
+    finally:
+        stop.set()
+        relay.wake()
+        thread.join(5)
+        engine.dispose()
+    assert not thread.is_alive()
