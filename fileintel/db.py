@@ -182,8 +182,12 @@ def manual_tx(engine: Engine) -> Iterator[Connection]:
                     raise DatabaseError("a statement of the transaction failed; rolled back")
                 if status != _PG_IDLE:
                     conn.exec_driver_sql("COMMIT")
+                # The driver never saw these transactions: tell the engine's commit
+                # listeners (metrics counted at commit) as SQLAlchemy itself would.
+                conn.dispatch.commit(conn)
             except BaseException:
                 _pg_rollback(conn)
+                conn.dispatch.rollback(conn)
                 raise
             finally:
                 wrote_outbox = bool(info.pop(_OUTBOX_WRITTEN, False))

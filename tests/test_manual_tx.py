@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import Engine, exc, text
 
 from fileintel.db import make_engine, manual_tx, read_tx, write_tx
 from fileintel.errors import DatabaseError
+from fileintel.metrics import count_commits, note_transition
 from fileintel.prepared import Prepared, execute
 
 COUNT = Prepared("test_count_notes", (("tag", "text"),), "SELECT count(*) FROM t WHERE tag = $1")
@@ -125,3 +127,32 @@ def test_a_statement_prepared_behind_our_back_is_used(pg: Engine) -> None:
 def test_a_body_that_uses_an_undeclared_parameter_is_refused() -> None:
     with pytest.raises(ValueError, match="uses"):
         Prepared("bad", (("a", "int"),), "SELECT $1 + $2")
+
+
+def test_commit_listeners_see_a_caller_begun_transaction(pg: Engine) -> None:
+    """Transitions are counted when their transaction commits (``metrics``): a finish that
+    closes a run commits through ``manual_tx``, so its commit must reach the listeners,
+    and a rolled-back one must not leave its transitions behind for the next commit."""
+    count_commits(pg)
+
+    def counted() -> float:
+        return (
+            REGISTRY.get_sample_value(
+                "fileintel_transitions_total",
+                {"from_status": "processing", "to_status": "completed"},
+            )
+            or 0.0
+        )
+
+    before = counted()
+    with manual_tx(pg) as conn:
+        conn.exec_driver_sql("BEGIN; INSERT INTO t VALUES ('closed')")
+        note_transition(conn, "processing", "completed")
+    assert counted() == before + 1
+    with pytest.raises(RuntimeError), manual_tx(pg) as conn:
+        conn.exec_driver_sql("BEGIN; INSERT INTO t VALUES ('undone')")
+        note_transition(conn, "processing", "completed")
+        raise RuntimeError("rolled back")
+    with write_tx(pg) as conn:  # a later commit on the same connection counts nothing old
+        conn.execute(text("INSERT INTO t VALUES ('plain')"))
+    assert counted() == before + 1
