@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -152,8 +153,11 @@ def test_postgres_notify_trigger_comes_and_goes(fresh_url: str) -> None:
     assert notify_objects() == (0, 0)
 
 
-def _notifications_of_inserts(url: str) -> list[str]:
-    """The payloads on ``fileintel_outbox`` after an event insert and a two-kind insert."""
+def _notifications_of_inserts(url: str, expected: int) -> list[str]:
+    """The payloads on ``fileintel_outbox`` after an event insert and a two-kind insert
+    (waiting for ``expected`` of them: delivery to a listener is asynchronous)."""
+    import select
+
     import psycopg2
 
     from fileintel.db import make_engine, write_tx
@@ -170,7 +174,10 @@ def _notifications_of_inserts(url: str) -> list[str]:
             add_event(conn, "test", "k", {"event_id": new_event_id()})
             add_event(conn, "test", "k", {"event_id": new_event_id()})
             add_dispatch(conn, queue_name="q", actor_name="a")
-        listener.poll()
+        deadline = time.monotonic() + 10
+        while len(listener.notifies) < expected and time.monotonic() < deadline:
+            select.select([listener], [], [], 0.5)
+            listener.poll()
         return [n.payload for n in listener.notifies]
     finally:
         listener.close()
@@ -182,9 +189,9 @@ def test_0004_notifications_name_the_kinds_inserted(fresh_url: str) -> None:
     """From 0004 a relay can tell event rows from dispatches before it looks; down to 0003
     every notification is empty again (and wakes every relay)."""
     migrate.upgrade(fresh_url)
-    assert _notifications_of_inserts(fresh_url) == ["event", "event", "dispatch"]
+    assert _notifications_of_inserts(fresh_url, 3) == ["event", "event", "dispatch"]
     migrate.downgrade(fresh_url, "0003")
-    assert _notifications_of_inserts(fresh_url) == ["", ""]
+    assert _notifications_of_inserts(fresh_url, 2) == ["", ""]
 
 
 @pytest.mark.parametrize("fresh_url", ["postgresql"], indirect=True)
