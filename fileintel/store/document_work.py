@@ -21,7 +21,7 @@ from fileintel.errors import StaleRun
 from fileintel.models.states import DocumentState, RunStatus
 from fileintel.models.tables import chunks_t, collections_t, documents_t, runs_t
 from fileintel.models.transitions import Transition
-from fileintel.outbox.writer import add_event, iso, new_event_id
+from fileintel.outbox.writer import add_event
 from fileintel.pipeline import ProcessedDocument
 from fileintel.pipeline.embedding import to_bytes
 from fileintel.store import document_work_pg
@@ -31,6 +31,7 @@ from fileintel.store.lifecycle import (
     options_fingerprint,
     run_is_finished,
 )
+from fileintel.store.progress_events import progress_payload, with_counters
 
 
 @dataclass(frozen=True)
@@ -370,53 +371,3 @@ def drop_chunks(conn: Connection, document_id: int) -> tuple[int, int]:
         delete(chunks_t).where(c.document_id == document_id).returning(c.embedding_dim)
     ).all()
     return len(old), sum(1 for row in old if row.embedding_dim is not None)
-
-
-def progress_payload(
-    claim: Claim, state: DocumentState, error: str | None, chunks: int
-) -> dict[str, Any]:
-    """The ``document.<state>`` event of a finished attempt, without the run's counters
-    (``with_counters`` adds them; on PostgreSQL the finish statement does)."""
-    event_type = f"document.{state.value}"
-    return {
-        "event_id": new_event_id(),
-        "type": event_type,
-        "collection_id": claim.collection_id,
-        "collection_name": claim.collection_name,
-        "run_id": claim.run_id,
-        "document_id": claim.document_id,
-        "path": claim.path,
-        "state": state.value,
-        "error": error,
-        "chunks": chunks,
-        "attempt": claim.attempt,
-        "at": iso(dt.datetime.now(dt.UTC)),
-    }
-
-
-def with_counters(payload: dict[str, Any], counters: Any) -> dict[str, Any]:
-    """A progress event with the run's document counters after the move."""
-    return {
-        **payload,
-        "documents": {
-            "total": counters.documents_total,
-            "pending": counters.documents_pending,
-            "processing": counters.documents_processing,
-            "done": counters.documents_done,
-            "failed": counters.documents_failed,
-            "skipped": counters.documents_skipped,
-        },
-    }
-
-
-def write_progress_event(
-    conn: Connection,
-    claim: Claim,
-    state: DocumentState,
-    error: str | None,
-    chunks: int,
-    counters: Any,
-) -> None:
-    """Insert the ``document.<state>`` event of a finished attempt, with the run's counters."""
-    payload = progress_payload(claim, state, error, chunks)
-    add_event(conn, payload["type"], claim.collection_id, with_counters(payload, counters))

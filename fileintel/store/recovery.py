@@ -22,8 +22,9 @@ from fileintel.messaging import DOCUMENTS_QUEUE, PROCESS_DOCUMENT_ACTOR
 from fileintel.models.states import DocumentState, RunStatus
 from fileintel.models.tables import collections_t, documents_t, outbox_t, run_notes_t, runs_t
 from fileintel.outbox.writer import DISPATCH, add_dispatch
-from fileintel.store.document_work import Claim, drop_chunks, write_progress_event
+from fileintel.store.document_work import Claim, drop_chunks
 from fileintel.store.lifecycle import finalize_run, move_counters, run_is_finished
+from fileintel.store.progress_events import write_progress_event
 
 ACTOR = "sweeper"
 
