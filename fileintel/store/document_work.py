@@ -231,8 +231,8 @@ def commit_outcome(
     *,
     actor: str = "worker",
 ) -> Finished:
-    """``finish_document`` as its own transaction: two round trips on PostgreSQL (the
-    statement with its BEGIN, then COMMIT), three when it closes the run."""
+    """``finish_document`` as its own transaction. On PostgreSQL four round trips: the
+    statement with its BEGIN, the chunks' COPY (two), COMMIT; more when it closes the run."""
     if engine.dialect.name != "postgresql":
         with write_tx(engine) as conn:
             return finish_document(conn, claim, result, error, actor=actor)
