@@ -13,7 +13,7 @@ from pathlib import Path
 PROFILE_CATEGORIES = (
     ("process_file (", "pipeline: extract, chunk, embed, metadata"),
     (".commit (", "commit (WAL flush)"),
-    ("_checkout (", "connection checkout (pre-ping)"),
+    ("_checkout (", "connection checkout"),
     ("copy_chunks (", "finish: chunks (COPY)"),
     ("finalize_run (", "finish: close the run"),
     ("commit_outcome (", "finish: outcome, counters, event"),
@@ -24,7 +24,7 @@ PROFILE_CATEGORIES = (
 
 
 RELAY_CATEGORIES = (
-    ("Listener.wait (", "waiting for NOTIFY / poll"),
+    ("Wakeup.wait (", "waiting for NOTIFY / poll"),
     ("_keep_key_prefixes (", "claim: per-key order query"),
     ("claim_batch (", "claim: SELECT ... FOR UPDATE SKIP LOCKED"),
     (".publish (", "publish (broker enqueue / events)"),
