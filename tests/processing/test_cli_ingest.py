@@ -9,6 +9,7 @@ from typing import Any
 
 from fileintel.db import make_engine
 from fileintel.pipeline.pdfgen import write_minimal_pdf
+from tests.cli.support import STATUS_KEYS
 from tests.helpers import invariant_h_and_o
 from tests.processing.support import (
     Corpus,
@@ -21,22 +22,6 @@ from tests.processing.support import (
     run_cli,
     run_json,
 )
-
-STATUS_KEYS = {
-    "id",
-    "name",
-    "status",
-    "status_description",
-    "status_updated_at",
-    "seconds_in_status",
-    "status_message",
-    "current_run_id",
-    "attempt",
-    "documents",
-    "chunks",
-    "embedding_coverage",
-    "warnings",
-}
 
 
 def ingest(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any]]:
