@@ -38,8 +38,7 @@ from fileintel.pipeline import PipelineOptions, process_file
 from fileintel.pipeline.pdfgen import write_minimal_pdf
 from fileintel.workers.actors import DocumentWorker
 from tests.helpers import wait_for  # noqa: F401 - re-exported for the suite
-
-FILEINTEL = str(Path(sys.executable).parent / "fileintel")
+from tests.processes import FILEINTEL, cli_env, run_cli  # noqa: F401 - re-exported for the suite
 
 #: Each good document talks about one topic, so a query naming a topic finds its document.
 TOPICS: dict[str, str] = {
@@ -158,36 +157,6 @@ def make_mixed_corpus(root: Path, seed: int = 20240611) -> Corpus:
 
 
 # --- subprocesses -------------------------------------------------------------------------
-
-
-def cli_env(
-    database_url: str, broker_url: str = "stub://", extra: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """The environment of a ``fileintel`` subprocess: this database, this broker, no more."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FILEINTEL_")}
-    env.update(
-        {
-            "FILEINTEL_DATABASE_URL": database_url,
-            "FILEINTEL_BROKER_URL": broker_url,
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    env.update(extra or {})
-    return env
-
-
-def run_cli(
-    args: Iterable[str], env: Mapping[str, str], *, timeout: float = 120.0
-) -> subprocess.CompletedProcess[str]:
-    """Run ``fileintel ARGS`` to completion and return its exit code and output."""
-    return subprocess.run(
-        [FILEINTEL, *args],
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def run_json(args: Iterable[str], env: Mapping[str, str]) -> Any:

@@ -8,26 +8,16 @@
   rows into the past with one UPDATE, written in the same form the code under test writes
   it, instead of sleeping; ``publish_outbox``: what the relay writes once it sent the rows.
 - ``notes`` / ``dispatches`` / ``snapshot``: what a sweep wrote (or did not write).
-- ``cli`` / ``run_json``: the ``fileintel`` entry point called in this process.
-- ``cli_env`` / ``run_cli`` / ``start_process`` / ``kill_group`` / ``stop_process``:
-  ``fileintel`` as a subprocess in its own process group, pointed at one database only.
+- ``fileintel`` itself, in this process or as subprocesses: ``tests/sweeper/processes.py``.
 - ``wait_for``: poll a condition until a deadline, returning its value (no fixed sleeps).
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import io
-import json
-import os
-import signal
 import socket
-import subprocess
-import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select, update
@@ -53,8 +43,6 @@ from fileintel.store.runs import request_processing
 from fileintel.sweeper import Sweeper
 from tests.helpers import make_collection
 from tests.helpers import wait_for as wait_for  # re-exported for the sweeper's tests
-
-FILEINTEL = str(Path(sys.executable).parent / "fileintel")
 
 #: A lease long enough that it never runs out by itself during a test.
 LONG_LEASE = 600.0
@@ -325,127 +313,3 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-# --- subprocesses -------------------------------------------------------------------------
-
-
-def cli_env(
-    database_url: str, broker_url: str = "stub://", extra: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """The environment of a ``fileintel`` subprocess: this database, this broker, no more."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FILEINTEL_")}
-    env.update(
-        {
-            "FILEINTEL_DATABASE_URL": database_url,
-            "FILEINTEL_BROKER_URL": broker_url,
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    env.update(extra or {})
-    return env
-
-
-def run_cli(
-    args: Iterable[str], env: Mapping[str, str], *, timeout: float = 60.0
-) -> subprocess.CompletedProcess[str]:
-    """Run ``fileintel ARGS`` to completion and return its exit code and output."""
-    return subprocess.run(
-        [FILEINTEL, *args],
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def cli(args: Iterable[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run ``fileintel ARGS`` in this process through its entry point (``cli.main``).
-
-    The environment is swapped for ``env`` and stdout/stderr captured for the call; much
-    cheaper than a subprocess for the commands that only read or write the database.
-    """
-    from fileintel.cli import main
-
-    args = list(args)
-    saved = dict(os.environ)
-    out, err = io.StringIO(), io.StringIO()
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(args)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    return subprocess.CompletedProcess([FILEINTEL, *args], code, out.getvalue(), err.getvalue())
-
-
-def run_json(args: Iterable[str], env: Mapping[str, str]) -> Any:
-    """Run a ``--json`` command in this process that must succeed; return its output."""
-    args = list(args)
-    done = cli([*args, "--json"], env)
-    assert done.returncode == 0, f"fileintel {' '.join(args)}: {done.returncode} {done.stderr}"
-    return json.loads(done.stdout)
-
-
-def start_process(
-    args: Iterable[str],
-    env: Mapping[str, str],
-    log: Path,
-    *,
-    stderr_log: Path | None = None,
-) -> subprocess.Popen[bytes]:
-    """Start a long-running ``fileintel`` process in its own process group.
-
-    Output goes to ``log``; stderr to ``stderr_log`` when given, else to ``log`` as well.
-    """
-    with log.open("ab") as out:
-        err: Any = subprocess.STDOUT
-        if stderr_log is not None:
-            err = stderr_log.open("ab")
-        try:
-            return subprocess.Popen(
-                [FILEINTEL, *args],
-                env=dict(env),
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-            )
-        finally:
-            if stderr_log is not None:
-                err.close()
-
-
-def kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the process's whole group (a worker's dramatiq parent and its children)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(10)
-
-
-def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int | None:
-    """SIGTERM the process group, then SIGKILL it when it has not gone after ``timeout``."""
-    if proc.poll() is not None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # leftovers of a group whose leader died
-        return proc.returncode
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return proc.wait()
-    try:
-        return proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        return proc.wait(10)
-
-
-def logs_of(directory: Path) -> str:
-    """Every ``*.log`` file of a directory, concatenated with headers (for failure messages)."""
-    parts = []
-    for path in sorted(directory.glob("*.log")):
-        parts.append(f"--- {path.name}\n{path.read_text(errors='replace')[-6000:]}")
-    return "\n".join(parts)

@@ -12,19 +12,21 @@ from sqlalchemy import Engine
 
 from fileintel.db import make_engine
 from fileintel.models.states import TRANSITIONS, CollectionStatus
+from tests.sweeper.processes import (
+    cli,
+    cli_env,
+    run_cli,
+    run_json,
+    start_process,
+    stop_process,
+)
 from tests.sweeper.support import (
     backdate_lease,
     claim,
-    cli,
-    cli_env,
     document,
     notes,
-    run_cli,
-    run_json,
     snapshot,
-    start_process,
     started,
-    stop_process,
     sweep_lock_holders,
     wait_for,
 )

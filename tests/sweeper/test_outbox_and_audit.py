@@ -25,6 +25,11 @@ from fileintel.store.lifecycle import begin_run
 from fileintel.store.runs import request_processing
 from fileintel.sweeper import Sweeper
 from tests.helpers import invariant_h_and_o
+from tests.sweeper.processes import (
+    cli,
+    cli_env,
+    run_json,
+)
 from tests.sweeper.support import (
     Work,
     backdate_dispatch,
@@ -33,8 +38,6 @@ from tests.sweeper.support import (
     backdate_run_heartbeat,
     chunk_count,
     claim,
-    cli,
-    cli_env,
     close_collection,
     collection,
     db_clock,
@@ -44,7 +47,6 @@ from tests.sweeper.support import (
     notes,
     publish_outbox,
     queued,
-    run_json,
     run_row,
     settings_for,
     started,

@@ -30,20 +30,22 @@ from fileintel.pipeline import PipelineOptions, process_file
 from fileintel.workers.actors import DocumentWorker
 from tests.helpers import invariant_h_and_o
 from tests.services import need
-from tests.sweeper.support import (
-    TERMINAL,
+from tests.sweeper.processes import (
     cli,
     cli_env,
+    kill_group,
+    logs_of,
+    start_process,
+    stop_process,
+)
+from tests.sweeper.support import (
+    TERMINAL,
     collection,
     counters_add_up,
     db_clock,
     free_port,
-    kill_group,
-    logs_of,
     notes,
     settings_for,
-    start_process,
-    stop_process,
     wait_for,
 )
 

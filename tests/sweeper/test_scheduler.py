@@ -24,17 +24,19 @@ from fileintel.leader import LeaderLock, lock_holder_exists
 from fileintel.models.tables import outbox_t
 from fileintel.scheduler import SweepScheduler
 from tests.services import PG_ADMIN_URL
+from tests.sweeper.processes import (
+    cli,
+    cli_env,
+    logs_of,
+    start_process,
+    stop_process,
+)
 from tests.sweeper.support import (
     backdate_lease,
     claim,
-    cli,
-    cli_env,
     free_port,
-    logs_of,
     settings_for,
-    start_process,
     started,
-    stop_process,
     sweep_lock_holders,
     wait_for,
 )
