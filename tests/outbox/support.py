@@ -13,8 +13,10 @@
 from __future__ import annotations
 
 import sys
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -25,6 +27,7 @@ from fileintel.models.states import CollectionStatus
 from fileintel.models.tables import outbox_t
 from fileintel.models.transitions import record_creation, transition
 from fileintel.outbox.publishers import Outcome
+from fileintel.outbox.relay import Relay
 from fileintel.outbox.writer import add_event, new_event_id
 from tests.helpers import wait_for  # noqa: F401 - re-exported for the suite
 
@@ -133,3 +136,18 @@ def settings_for(db_url: str, **changes: Any) -> Settings:
 def fileintel(*args: str) -> list[str]:
     """The command line running ``fileintel`` with these arguments in a subprocess."""
     return [sys.executable, "-m", "fileintel.cli", *args]
+
+
+@contextmanager
+def running(relay: Relay) -> Iterator[None]:
+    """``relay.run_forever`` in a thread for the block; it must stop when asked."""
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run_forever, args=(stop,))
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        relay.wake()
+        thread.join(5)
+    assert not thread.is_alive(), "the relay did not stop when asked"

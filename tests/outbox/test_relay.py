@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
 from typing import Any
 
@@ -22,6 +21,7 @@ from tests.outbox.support import (
     RejectingSink,
     add_events,
     outbox_rows,
+    running,
     unpublished,
     wait_for,
 )
@@ -188,47 +188,33 @@ def test_run_forever_is_woken_by_commits_and_stops_when_asked(engine: Engine) ->
     relay = make_relay(
         engine, RecordingSink(), poll_seconds=0.2 if engine.dialect.name == "sqlite" else 30
     )
-    stop = threading.Event()
-    thread = threading.Thread(target=relay.run_forever, args=(stop,))
-    thread.start()
-    try:
+    with running(relay):
         started = time.monotonic()
         for _ in range(3):
             add_events(engine, "c", 2)
             wait_for(lambda: unpublished(engine) == 0, 5, "the relay to publish")
         # With a 30 s poll on PostgreSQL, only the NOTIFY can have woken it this soon.
         assert time.monotonic() - started < 5
-    finally:
-        stop.set()
-        relay.wake()
-        thread.join(5)
-    assert not thread.is_alive()
 
 
 def test_a_lost_listen_connection_falls_back_to_polling(pg_url: str) -> None:
     engine = make_engine(pg_url)
     relay = make_relay(engine, poll_seconds=0.1)
-    stop = threading.Event()
-    thread = threading.Thread(target=relay.run_forever, args=(stop,))
-    thread.start()
     try:
-        wait_for(lambda: relay._wakeup is not None, 5, "the relay to listen")
-        with engine.begin() as conn:
-            conn.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE query LIKE 'LISTEN fileintel_outbox%' AND pid <> pg_backend_pid()"
-                    " AND datname = current_database()"
+        with running(relay):
+            wait_for(lambda: relay._wakeup is not None, 5, "the relay to listen")
+            with engine.begin() as conn:
+                conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE query LIKE 'LISTEN fileintel_outbox%' AND pid <> pg_backend_pid()"
+                        " AND datname = current_database()"
+                    )
                 )
-            )
-        add_events(engine, "c", 3)
-        wait_for(lambda: unpublished(engine) == 0, 5, "the relay to publish")
+            add_events(engine, "c", 3)
+            wait_for(lambda: unpublished(engine) == 0, 5, "the relay to publish")
     finally:
-        stop.set()
-        relay.wake()
-        thread.join(5)
         engine.dispose()
-    assert not thread.is_alive()
 
 
 @pytest.mark.parametrize("delay", [0.0, 30.0])
@@ -324,21 +310,15 @@ def test_without_an_events_sink_event_rows_wait_for_a_dispatch_or_the_poll(pg_ur
         return result
 
     relay.run_once = counted  # type: ignore[method-assign]
-    stop = threading.Event()
-    thread = threading.Thread(target=relay.run_forever, args=(stop,))
-    thread.start()
     try:
-        wait_for(lambda: passes == [0], 5, "the relay's first pass")
-        for _ in range(5):
-            add_events(engine, "c", 1)
-        with write_tx(engine) as conn:
-            add_dispatches(conn, [dispatch_message("documents", "process_document", [1])])
-        wait_for(lambda: sum(passes) == 6, 5, "the dispatch to wake the relay")
-        assert passes == [0, 6], "one pass, woken by the dispatch, took the events with it"
-        assert unpublished(engine) == 0
+        with running(relay):
+            wait_for(lambda: passes == [0], 5, "the relay's first pass")
+            for _ in range(5):
+                add_events(engine, "c", 1)
+            with write_tx(engine) as conn:
+                add_dispatches(conn, [dispatch_message("documents", "process_document", [1])])
+            wait_for(lambda: sum(passes) == 6, 5, "the dispatch to wake the relay")
+            assert passes == [0, 6], "one pass, woken by the dispatch, took the events with it"
+            assert unpublished(engine) == 0
     finally:
-        stop.set()
-        relay.wake()
-        thread.join(5)
         engine.dispose()
-    assert not thread.is_alive()
