@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from fileintel import migrate
 from fileintel.cli import main
 from fileintel.db import dispose_engines, make_engine
 from fileintel.models import Base
+from tests.helpers import wait_for
 from tests.services import PG_ADMIN_URL, need
 
 ENV_PY = Path(migrate.MIGRATIONS_DIR) / "env.py"
@@ -156,8 +156,6 @@ def test_postgres_notify_trigger_comes_and_goes(fresh_url: str) -> None:
 def _notifications_of_inserts(url: str, expected: int) -> list[str]:
     """The payloads on ``fileintel_outbox`` after an event insert and a two-kind insert
     (waiting for ``expected`` of them: delivery to a listener is asynchronous)."""
-    import select
-
     import psycopg2
 
     from fileintel.db import make_engine, write_tx
@@ -174,10 +172,11 @@ def _notifications_of_inserts(url: str, expected: int) -> list[str]:
             add_event(conn, "test", "k", {"event_id": new_event_id()})
             add_event(conn, "test", "k", {"event_id": new_event_id()})
             add_dispatch(conn, queue_name="q", actor_name="a")
-        deadline = time.monotonic() + 10
-        while len(listener.notifies) < expected and time.monotonic() < deadline:
-            select.select([listener], [], [], 0.5)
-            listener.poll()
+        wait_for(
+            lambda: listener.poll() or len(listener.notifies) >= expected,
+            10,
+            f"{expected} notifications",
+        )
         return [n.payload for n in listener.notifies]
     finally:
         listener.close()
