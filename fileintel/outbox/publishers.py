@@ -59,7 +59,11 @@ class Outcome:
 
 
 class Publisher(Protocol):
-    """Publishes a batch of rows in id order; says which rows did not go."""
+    """Publishes a batch of rows in id order; says which rows did not go.
+
+    A publisher may set ``lazy = True`` when publishing changes nothing outside the
+    database (``NullEventSink``): the relay then does not wake up for its rows alone.
+    """
 
     def publish(self, rows: Sequence[Any]) -> Outcome:
         """Publish ``rows``; raise SinkUnavailable when the sink is down."""

@@ -200,7 +200,8 @@ def finish(
     payload: dict[str, Any],
     begin: bool = False,
 ) -> Any:
-    """Write a document's outcome, replace its chunks, move the counters, add its event.
+    """Write a document's outcome, delete its old chunks, move the counters, add its event
+    (the new chunks follow with ``copy_chunks``, in the same transaction).
 
     ``result`` None means the document failed with ``error``. ``payload`` is the progress
     event without its ``documents`` counters, which the statement adds. Returns the run's
