@@ -152,6 +152,9 @@ def _run_outbox_hooks(engine: Engine) -> None:
             log.exception("outbox commit hook failed")
 
 
+#: What a ``manual_tx`` statement starts with to open the transaction in its round trip.
+BEGIN_PREFIX = "BEGIN; "
+
 #: psycopg2's transaction status values (``psycopg2.extensions.TRANSACTION_STATUS_*``).
 _PG_IDLE, _PG_INERROR, _PG_UNKNOWN = 0, 3, 4
 

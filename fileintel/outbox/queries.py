@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from fileintel import prepared
 from fileintel.config import DEFAULT_RELAY_MAX_ATTEMPTS
-from fileintel.db import db_now, write_tx
+from fileintel.db import BEGIN_PREFIX, db_now, write_tx
 from fileintel.models.tables import outbox_t
 from fileintel.outbox.writer import DISPATCH, EVENT
 
@@ -208,7 +208,7 @@ def claim_batch(
     kinds = list(kinds)
     if not kinds:
         return Claim()
-    rows = _claim_round(conn, limit, kinds, 0, [], prefix="BEGIN; " if begin else "")
+    rows = _claim_round(conn, limit, kinds, 0, [], prefix=BEGIN_PREFIX if begin else "")
     if not rows:
         return Claim()
     now = rows[0].now

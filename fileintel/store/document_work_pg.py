@@ -35,7 +35,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from fileintel.db import mark_outbox_written
+from fileintel.db import BEGIN_PREFIX, mark_outbox_written
 from fileintel.models.states import DocumentState
 from fileintel.pipeline import ProcessedDocument
 from fileintel.pipeline.embedding import to_bytes
@@ -43,8 +43,6 @@ from fileintel.prepared import Prepared, execute
 
 #: Sent with the claim: the claim's commit does not wait for its WAL flush (see above).
 ASYNC_COMMIT = "SET LOCAL synchronous_commit TO off; "
-#: Sent with the finish on an autocommit connection: the transaction starts with it.
-BEGIN = "BEGIN; "
 
 CLAIM = Prepared(
     "fileintel_claim_document",
@@ -224,7 +222,7 @@ def finish(
     }
     statement = FINISH_DONE if result is not None else FINISH_FAILED
     mark_outbox_written(conn)
-    return execute(conn, statement, params, prefix=BEGIN if begin else "").one_or_none()
+    return execute(conn, statement, params, prefix=BEGIN_PREFIX if begin else "").one_or_none()
 
 
 _COPY_CHUNKS = (
