@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, exists, insert, select, update
 from sqlalchemy.engine import Connection
 
 from fileintel.db import db_now, manual_tx, write_tx
@@ -48,6 +48,9 @@ class Claim:
     sha256: str
     options: dict[str, Any]
     lease_expires_at: dt.datetime
+    #: Whether the document had chunks (from an earlier run) when it was claimed; when
+    #: unknown, True: the finish then deletes whatever the document has.
+    had_chunks: bool = True
 
 
 @dataclass(frozen=True)
@@ -103,13 +106,20 @@ def claim_document(
         row = document_work_pg.claim(conn, run_id, document_id, attempt, lease_seconds)
         if row is None:
             raise _stale(conn, run_id, document_id, attempt, DocumentState.PENDING)
-        return _claim_from(row, run_id, document_id, attempt, row.status, row.options, row.name)
+        return _claim_from(row, run_id, document_id, attempt, row, row.had_chunks)
     row = _claim_portable(conn, run_id, document_id, attempt, lease_seconds)
-    run = conn.execute(select(runs_t.c.options, runs_t.c.status).where(runs_t.c.id == run_id)).one()
-    name = conn.execute(
-        select(collections_t.c.name).where(collections_t.c.id == row.collection_id)
-    ).scalar_one()
-    return _claim_from(row, run_id, document_id, attempt, run.status, run.options, name)
+    run = conn.execute(
+        select(
+            runs_t.c.options,
+            runs_t.c.status,
+            select(collections_t.c.name)
+            .where(collections_t.c.id == row.collection_id)
+            .scalar_subquery()
+            .label("name"),
+            exists().where(chunks_t.c.document_id == document_id).label("had_chunks"),
+        ).where(runs_t.c.id == run_id)
+    ).one()
+    return _claim_from(row, run_id, document_id, attempt, run, run.had_chunks)
 
 
 def take_document(
@@ -122,27 +132,24 @@ def take_document(
 
 
 def _claim_from(
-    row: Any,
-    run_id: str,
-    document_id: int,
-    attempt: int,
-    run_status: str,
-    options: dict[str, Any],
-    name: str,
+    row: Any, run_id: str, document_id: int, attempt: int, run: Any, had_chunks: bool
 ) -> Claim:
-    if run_status != RunStatus.PROCESSING:
-        raise StaleRun(f"document {document_id}", run_id, f"the run is {run_status}")
+    """The claim from the document's row and the run's ``status``, ``options`` and
+    collection ``name``."""
+    if run.status != RunStatus.PROCESSING:
+        raise StaleRun(f"document {document_id}", run_id, f"the run is {run.status}")
     return Claim(
         run_id,
         document_id,
         attempt,
         row.collection_id,
-        name,
+        run.name,
         row.path,
         row.media_type,
         row.sha256,
-        dict(options),
+        dict(run.options),
         _utc(row.lease_expires_at),
+        bool(had_chunks),
     )
 
 
@@ -231,13 +238,21 @@ def commit_outcome(
     *,
     actor: str = "worker",
 ) -> Finished:
-    """``finish_document`` as its own transaction. On PostgreSQL four round trips: the
-    statement with its BEGIN, the chunks' COPY (two), COMMIT; more when it closes the run."""
+    """``finish_document`` as its own transaction. On PostgreSQL three round trips (more
+    when it closes the run): the chunks' COPY with the BEGIN, the statement, COMMIT."""
     if engine.dialect.name != "postgresql":
         with write_tx(engine) as conn:
             return finish_document(conn, claim, result, error, actor=actor)
-    with manual_tx(engine) as conn:
-        return _finish(conn, claim, result, error, actor=actor, begin=True)
+    try:
+        with manual_tx(engine) as conn:
+            return _finish(
+                conn, claim, result, error, actor=actor, begin=True, add_first=not claim.had_chunks
+            )
+    except document_work_pg.ChunksExist:
+        # The document had no chunks at the claim and has some now: only a finish of this
+        # same claim writes them (a second call). The statement first, whose fence says so.
+        with manual_tx(engine) as conn:
+            return _finish(conn, claim, result, error, actor=actor, begin=True)
 
 
 def _finish(
@@ -248,6 +263,7 @@ def _finish(
     *,
     actor: str,
     begin: bool,
+    add_first: bool = False,
 ) -> Finished:
     state = DocumentState.DONE if result is not None else DocumentState.FAILED
     new_chunks = len(result.chunks) if result is not None else 0
@@ -256,28 +272,41 @@ def _finish(
         error = error or "failed"
     payload = progress_payload(claim, state, error, new_chunks)
     if conn.dialect.name == "postgresql":
-        counters = document_work_pg.finish(
-            conn,
-            run_id=claim.run_id,
-            document_id=claim.document_id,
-            attempt=claim.attempt,
-            collection_id=claim.collection_id,
-            result=result,
-            error=error,
-            sha256=claim.sha256,
-            fingerprint=options_fingerprint(claim.options),
-            payload=payload,
-            begin=begin,
-        )
-        if counters is None:
-            raise _stale(conn, claim.run_id, claim.document_id, claim.attempt)
-        if result is not None:
-            document_work_pg.copy_chunks(conn, claim.document_id, claim.collection_id, result)
+        counters = _finish_pg(conn, claim, result, error, payload, begin, add_first)
     else:
         counters = _finish_portable(conn, claim, result, error, state, new_chunks, new_embedded)
         add_event(conn, payload["type"], claim.collection_id, with_counters(payload, counters))
     closed = finalize_run(conn, claim.run_id, actor=actor) if run_is_finished(counters) else None
     return Finished(state, counters, closed)
+
+
+def _finish_pg(
+    conn: Connection,
+    claim: Claim,
+    result: ProcessedDocument | None,
+    error: str | None,
+    payload: dict[str, Any],
+    begin: bool,
+    add_first: bool,
+) -> Any:
+    """The finish on PostgreSQL, chunks included; the run's counters after the move."""
+    counters = document_work_pg.finish(
+        conn,
+        run_id=claim.run_id,
+        document_id=claim.document_id,
+        attempt=claim.attempt,
+        collection_id=claim.collection_id,
+        result=result,
+        error=error,
+        sha256=claim.sha256,
+        fingerprint=options_fingerprint(claim.options),
+        payload=payload,
+        add_first=add_first,
+        begin=begin,
+    )
+    if counters is None:
+        raise _stale(conn, claim.run_id, claim.document_id, claim.attempt)
+    return counters
 
 
 def _finish_portable(

@@ -6,16 +6,20 @@ in round trips, parsing and planning, not in the rows, so the same writes are tw
 statements written out here, each PREPAREd once per connection (``fileintel.prepared``):
 
 - **claim**: takes the document, moves the collection's and the run's counters and returns
-  the run's options and the collection's name. Sent as ``SET LOCAL synchronous_commit TO
-  off; EXECUTE ...`` on an autocommit connection: one round trip that is its own
-  transaction. A claim lost in a database crash leaves the document ``pending`` with its
-  dispatch time set, the worker's later writes are fenced off (the document is not
-  ``processing``) and the sweeper sends it again; nothing outside the database saw it.
+  the run's options, the collection's name and whether the document has chunks. Sent as
+  ``SET LOCAL synchronous_commit TO off; EXECUTE ...`` on an autocommit connection: one
+  round trip that is its own transaction. A claim lost in a database crash leaves the
+  document ``pending`` with its dispatch time set, the worker's later writes are fenced
+  off (the document is not ``processing``) and the sweeper sends it again; nothing outside
+  the database saw it.
 - **finish**: writes the document's outcome, deletes its old chunks, moves the counters and
-  inserts the progress event, whose ``documents`` counters the statement adds; sent as
-  ``BEGIN; EXECUTE ...``. The new chunks follow with one binary ``COPY``, and the caller
-  closes the run in the same transaction when this was the last document, then commits,
-  synchronously: outbox rows must not be published unless the transaction is durable.
+  inserts the progress event, whose ``documents`` counters the statement adds. The new
+  chunks go in with one binary ``COPY``: before the statement (``BEGIN; COPY ...``) when
+  the document had no chunks at its claim, which keeps the COPY out of the time the
+  collection row is locked, else after it (``BEGIN; EXECUTE ...``, then the COPY). The
+  caller closes the run in the same transaction when this was the last document, then
+  commits, synchronously: outbox rows must not be published unless the transaction is
+  durable.
 
 Every statement keeps the fences of the portable version, and a fence that matches nothing
 makes the whole statement write nothing and return no row (the caller raises ``StaleRun``):
@@ -23,7 +27,9 @@ a claim commits on its own, so "nothing" has to hold without a rollback. Each pa
 reads the part before it. The collection row is locked first (``FOR NO KEY UPDATE``, the
 lock its later UPDATE takes anyway) and its counters move only once the document's fence
 held; then the document, then the run: the lock order of ``lifecycle``, so a cancel queues
-behind a claim or a finish instead of deadlocking with it.
+behind a claim or a finish instead of deadlocking with it. A COPY before the statement
+locks only the document row, in ``KEY SHARE`` mode (the chunks' foreign key), which no
+status or counter write conflicts with.
 """
 
 from __future__ import annotations
@@ -76,7 +82,8 @@ WITH coll AS (
     RETURNING options, status
 )
 SELECT doc.collection_id, doc.path, doc.media_type, doc.sha256, doc.lease_expires_at,
-       coll.name, run.options, run.status
+       coll.name, run.options, run.status,
+       EXISTS (SELECT 1 FROM chunks WHERE document_id = $2) AS had_chunks
   FROM doc, coll, run""",
 )
 
@@ -94,9 +101,9 @@ _FINISH_PARAMS = (
     ("payload", "jsonb"),
 )
 
-#: ``{dst}`` is ``done`` or ``failed`` (a DocumentState, never user input). The old chunks
-#: are counted by subqueries: every part of one statement sees the rows as they were before
-#: it, so the counts are of the chunks that ``old`` deletes.
+#: ``{dst}`` is ``done`` or ``failed`` (a DocumentState, never user input). The ``old_*``
+#: parts delete the document's old chunks and take them off the counters (``_REPLACE``), or
+#: are nothing when the document had none and its new chunks are already in (``_ADD``).
 _FINISH = """
 WITH coll AS (
     SELECT 1 FROM collections
@@ -112,15 +119,11 @@ WITH coll AS (
     UPDATE collections
        SET documents_processing = documents_processing - 1,
            documents_{dst} = documents_{dst} + 1,
-           chunks_total = chunks_total + $5
-               - (SELECT count(*) FROM chunks WHERE document_id = $2),
-           chunks_embedded = chunks_embedded + $6
-               - (SELECT count(embedding_dim) FROM chunks WHERE document_id = $2)
+           chunks_total = chunks_total + $5 - {old_chunks},
+           chunks_embedded = chunks_embedded + $6 - {old_embedded}
      WHERE id = $4 AND EXISTS (SELECT 1 FROM doc)
     RETURNING 1
-), old AS (
-    DELETE FROM chunks WHERE document_id = (SELECT id FROM doc)
-), run AS (
+){old_cte}, run AS (
     UPDATE runs
        SET documents_processing = documents_processing - 1,
            documents_{dst} = documents_{dst} + 1,
@@ -141,23 +144,39 @@ WITH coll AS (
 )
 SELECT run.* FROM run"""
 
+#: The old chunks are counted by subqueries: every part of one statement sees the rows as
+#: they were before it, so the counts are of the chunks that ``old`` deletes (chunks copied
+#: in before the statement would be counted and deleted too: hence ``_ADD``).
+_REPLACE = {
+    "old_chunks": "(SELECT count(*) FROM chunks WHERE document_id = $2)",
+    "old_embedded": "(SELECT count(embedding_dim) FROM chunks WHERE document_id = $2)",
+    "old_cte": ", old AS (\n    DELETE FROM chunks WHERE document_id = (SELECT id FROM doc)\n)",
+}
+_ADD = {"old_chunks": "0", "old_embedded": "0", "old_cte": ""}
+
 _DONE_VALUES = (
     "state = 'done', error = NULL, chunk_count = $5, embedded_count = $6, metadata = $8, "
     "processed_sha256 = $9, processed_options = $10"
 )
 # A failed document keeps no chunks; $7 is its reason. It takes $8-$10 (as nulls) so that
-# both statements are called the same way.
+# all three statements are called the same way.
 _FAILED_VALUES = "state = 'failed', error = $7, chunk_count = 0, embedded_count = 0"
 
 FINISH_DONE = Prepared(
     "fileintel_finish_done",
     _FINISH_PARAMS,
-    _FINISH.format(document_values=_DONE_VALUES, dst=DocumentState.DONE.value),
+    _FINISH.format(document_values=_DONE_VALUES, dst=DocumentState.DONE.value, **_REPLACE),
+)
+#: For a document that had no chunks when claimed: its new chunks were copied in first.
+FINISH_DONE_ADDED = Prepared(
+    "fileintel_finish_done_added",
+    _FINISH_PARAMS,
+    _FINISH.format(document_values=_DONE_VALUES, dst=DocumentState.DONE.value, **_ADD),
 )
 FINISH_FAILED = Prepared(
     "fileintel_finish_failed",
     _FINISH_PARAMS,
-    _FINISH.format(document_values=_FAILED_VALUES, dst=DocumentState.FAILED.value),
+    _FINISH.format(document_values=_FAILED_VALUES, dst=DocumentState.FAILED.value, **_REPLACE),
 )
 
 
@@ -196,16 +215,31 @@ def finish(
     sha256: str,
     fingerprint: str,
     payload: dict[str, Any],
+    add_first: bool = False,
     begin: bool = False,
 ) -> Any:
-    """Write a document's outcome, delete its old chunks, move the counters, add its event
-    (the new chunks follow with ``copy_chunks``, in the same transaction).
+    """Write a document's outcome and its new chunks in place of the old, move the counters,
+    add its event.
 
     ``result`` None means the document failed with ``error``. ``payload`` is the progress
     event without its ``documents`` counters, which the statement adds. Returns the run's
-    counters after the move, or None when a fence matched nothing (nothing was written).
-    With ``begin`` the statement opens the transaction (``db.manual_tx``).
+    counters after the move, or None when a fence matched nothing (the caller must roll
+    back: chunks may have been copied). With ``begin`` the first round trip opens the
+    transaction (``db.manual_tx``).
+
+    The collection row is locked from the statement to the commit, and every claim and
+    finish of the collection queues for it, so the chunks are encoded before and, with
+    ``add_first`` (the document had none at its claim), copied in before the statement: a
+    COPY locks nothing another writer waits for. Otherwise the new chunks follow the
+    statement, which deletes the old ones: the (document, ordinal) key refuses them before.
+    ``ChunksExist`` when ``add_first`` was wrong (the transaction is then aborted).
     """
+    data = None
+    if result is not None and result.chunks:
+        data = copy_data(document_id, collection_id, result)
+    added = data is not None and add_first
+    if data is not None and added:
+        copy_chunks(conn, data, begin=begin)
     chunks = len(result.chunks) if result is not None else 0
     params = {
         "run_id": run_id,
@@ -220,9 +254,13 @@ def finish(
         "fingerprint": fingerprint,
         "payload": json.dumps(payload, allow_nan=False),
     }
-    statement = FINISH_DONE if result is not None else FINISH_FAILED
+    statement = FINISH_FAILED if result is None else FINISH_DONE_ADDED if added else FINISH_DONE
     mark_outbox_written(conn)
-    return execute(conn, statement, params, prefix=BEGIN_PREFIX if begin else "").one_or_none()
+    prefix = BEGIN_PREFIX if begin and not added else ""
+    counters = execute(conn, statement, params, prefix=prefix).one_or_none()
+    if counters is not None and data is not None and not added:
+        copy_chunks(conn, data)
+    return counters
 
 
 _COPY_CHUNKS = (
@@ -232,28 +270,15 @@ _COPY_CHUNKS = (
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
 _COPY_TRAILER = struct.pack("!h", -1)
 _NULL = struct.pack("!i", -1)
+_UNIQUE_VIOLATION = "23505"
 
 
-def copy_chunks(
-    conn: Connection, document_id: int, collection_id: str, result: ProcessedDocument
-) -> None:
-    """Insert a document's chunks (and embeddings) with one binary ``COPY``.
+def copy_data(document_id: int, collection_id: str, result: ProcessedDocument) -> bytes:
+    """A document's chunks (and embeddings) as a binary ``COPY`` stream.
 
     Binary, because the embeddings are most of the bytes: as a ``bytea`` literal they would
     be hex text, twice their size, that both sides encode and parse.
     """
-    if not result.chunks:
-        return
-    buffer = io.BytesIO(b"".join(_copy_rows(document_id, collection_id, result)))
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.copy_expert(_COPY_CHUNKS, buffer)
-    finally:
-        cursor.close()
-
-
-def _copy_rows(document_id: int, collection_id: str, result: ProcessedDocument) -> list[bytes]:
-    """The binary COPY stream: header, one tuple per chunk, trailer."""
     collection = _field(collection_id.encode())
     model = _field(result.embedding_model.encode()) if result.embedding_model else _NULL
     parts = [_COPY_HEADER]
@@ -271,7 +296,26 @@ def _copy_rows(document_id: int, collection_id: str, result: ProcessedDocument) 
         else:
             parts += [_field(to_bytes(vector)), model, struct.pack("!ii", 4, vector.shape[0])]
     parts.append(_COPY_TRAILER)
-    return parts
+    return b"".join(parts)
+
+
+class ChunksExist(Exception):
+    """The document has chunks already: a COPY met the (document, ordinal) key."""
+
+
+def copy_chunks(conn: Connection, data: bytes, *, begin: bool = False) -> None:
+    """Insert chunks with one ``COPY`` of ``data`` (``copy_data``); with ``begin`` the COPY
+    opens the transaction (``db.manual_tx``), in the same round trip. ``ChunksExist`` when
+    the document has chunks (the transaction is then aborted)."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.copy_expert((BEGIN_PREFIX if begin else "") + _COPY_CHUNKS, io.BytesIO(data))
+    except Exception as e:
+        if getattr(e, "pgcode", None) == _UNIQUE_VIOLATION:
+            raise ChunksExist(str(e).splitlines()[0]) from e
+        raise
+    finally:
+        cursor.close()
 
 
 def _field(value: bytes) -> bytes:

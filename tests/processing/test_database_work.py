@@ -137,6 +137,19 @@ def one_good_document(engine: Engine, collection_id: str, corpus: Corpus) -> Any
     return document_rows(engine, collection_id)[corpus.by_name("baking-guide.md").path]
 
 
+def claim_one_document(
+    engine: Engine, worker: DocumentWorker, corpus: Corpus
+) -> tuple[str, str, Any, Claim]:
+    """Queue the corpus, start its run and claim the Markdown document's attempt 1:
+    (collection id, run id, document row, claim)."""
+    collection_id, run_id = queue_corpus(engine, corpus)
+    worker.start_run(run_id)
+    doc = one_good_document(engine, collection_id, corpus)
+    with write_tx(engine) as conn:
+        claim = claim_document(conn, run_id, doc.id, 1, LEASE)
+    return collection_id, run_id, doc, claim
+
+
 def test_delivered_run_gives_what_the_pipeline_gives(
     engine: Engine, worker: DocumentWorker, corpus: Corpus
 ) -> None:
@@ -175,11 +188,7 @@ def test_every_message_delivered_twice_counts_once(
 def test_finishing_twice_with_the_same_claim_writes_once(
     engine: Engine, worker: DocumentWorker, corpus: Corpus
 ) -> None:
-    collection_id, run_id = queue_corpus(engine, corpus)
-    worker.start_run(run_id)
-    doc = one_good_document(engine, collection_id, corpus)
-    with write_tx(engine) as conn:
-        claim = claim_document(conn, run_id, doc.id, 1, LEASE)
+    collection_id, run_id, _doc, claim = claim_one_document(engine, worker, corpus)
     result = pipeline_result(claim)
     with write_tx(engine) as conn:
         first = finish_document(conn, claim, result)
@@ -240,11 +249,7 @@ def test_a_claim_after_cancel_is_refused_and_changes_no_counter(
 def test_a_superseded_run_finishing_late_writes_nothing(
     engine: Engine, worker: DocumentWorker, corpus: Corpus
 ) -> None:
-    collection_id, run_a = queue_corpus(engine, corpus)
-    worker.start_run(run_a)
-    doc = one_good_document(engine, collection_id, corpus)
-    with write_tx(engine) as conn:
-        claim = claim_document(conn, run_a, doc.id, 1, LEASE)
+    collection_id, run_a, _doc, claim = claim_one_document(engine, worker, corpus)
     result = pipeline_result(claim)
 
     with write_tx(engine) as conn:
@@ -273,11 +278,7 @@ def test_a_superseded_run_finishing_late_writes_nothing(
 def test_an_expired_attempt_finishing_late_writes_nothing(
     engine: Engine, worker: DocumentWorker, corpus: Corpus
 ) -> None:
-    collection_id, run_id = queue_corpus(engine, corpus)
-    worker.start_run(run_id)
-    doc = one_good_document(engine, collection_id, corpus)
-    with write_tx(engine) as conn:
-        claim = claim_document(conn, run_id, doc.id, 1, LEASE)
+    collection_id, run_id, doc, claim = claim_one_document(engine, worker, corpus)
     result = pipeline_result(claim)
 
     # The sweeper, one second after the lease ran out, re-dispatches it as attempt 2.
