@@ -11,7 +11,7 @@ each, fixed seed, written to a temporary directory):
    processes (multiprocessing), no database, no broker: the ceiling for this machine.
 2. **system**: PostgreSQL + Redis, with ``fileintel worker --processes 2 --threads 1`` and
    ``fileintel relay`` started as subprocesses; timed from the processing request (what
-   ``collections process`` commits) until the collection reaches a terminal status.
+   ``collections process`` commits) to the run's finish, by the database's timestamps.
 3. **embedded**: SQLite + in-process broker (``EmbeddedRuntime``, 2 worker threads), timed
    the same way.
 
@@ -111,7 +111,7 @@ def embedded(paths: Sequence[Path], warmup: Sequence[Path], workdir: Path) -> Me
     details.update({"final_status": timing.status, "warm_up_s": round(warm.seconds, 2)})
     dispose_engines()
     mode = "embedded: SQLite + in-process (2 threads)"
-    return Measurement(mode, len(paths), timing.seconds, details, cpu, machine)
+    return Measurement(mode, len(paths), timing.seconds, details, cpu, machine, timing.waited)
 
 
 # --- report -------------------------------------------------------------------------------

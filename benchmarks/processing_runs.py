@@ -32,6 +32,9 @@ class Measurement:
     cpu_seconds: float = 0.0
     #: CPU seconds used by the whole machine meanwhile (other work shows up here).
     machine_cpu_seconds: float = 0.0
+    #: The wall time over which the CPU was metered, when it is not ``seconds`` (a run is
+    #: timed by the database's clock, and metered until the benchmark saw it finished).
+    metered_seconds: float | None = None
 
     @property
     def cpu_ms_per_document(self) -> float:
@@ -41,7 +44,7 @@ class Measurement:
     @property
     def machine_busy(self) -> float:
         """Share of the machine's CPU capacity in use during the measurement (0–1)."""
-        capacity = self.seconds * (os.cpu_count() or 1)
+        capacity = (self.metered_seconds or self.seconds) * (os.cpu_count() or 1)
         return self.machine_cpu_seconds / capacity if capacity else 0.0
 
     @property
@@ -65,12 +68,14 @@ def register(engine: Engine, name: str, paths: Sequence[Path]) -> str:
 
 @dataclass(frozen=True)
 class RunTiming:
-    """A timed run: its id, the seconds to a terminal status, that status, status polls."""
+    """A timed run: its id, its seconds, its terminal status, the status polls it took and
+    the wall time until the benchmark saw that status."""
 
     run_id: str
     seconds: float
     status: str
     polls: int
+    waited: float
 
 
 POLL_SECONDS = 0.1
@@ -81,7 +86,10 @@ def timed_run(
 ) -> RunTiming:
     """Request processing (as ``collections process`` does) and wait for a terminal status.
 
-    Stops with an error as soon as one of ``daemons`` (the worker, the relay) has exited.
+    The run's seconds are from its request to its finish as the database recorded them
+    (``runs.requested_at`` and ``finished_at``, one clock), not the poller's view, which
+    adds up to a poll interval. Stops with an error as soon as one of ``daemons`` (the
+    worker, the relay) has exited.
     """
     from fileintel.commands.processing import run_options
     from fileintel.db import read_tx, write_tx
@@ -102,13 +110,29 @@ def timed_run(
             status = conn.execute(select(c.status).where(c.id == collection_id)).scalar_one()
         polls += 1
         if CollectionStatus(status).is_terminal:
-            return RunTiming(run_id, time.perf_counter() - started, status, polls)
+            waited = time.perf_counter() - started
+            return RunTiming(
+                run_id, _recorded_seconds(engine, run_id) or waited, status, polls, waited
+            )
         if time.perf_counter() > deadline:
             raise RuntimeError(f"run {run_id} is still {status} after {RUN_TIMEOUT_SECONDS} s")
         dead = [str(p.args) for p in daemons if p.poll() is not None]
         if dead:
             raise RuntimeError(f"run {run_id} is {status} and these exited: {dead}; see logs")
         time.sleep(POLL_SECONDS)
+
+
+def _recorded_seconds(engine: Engine, run_id: str) -> float | None:
+    """From the run's request to its finish, by the database's timestamps."""
+    from fileintel.db import read_tx
+    from fileintel.models.tables import runs_t
+
+    r = runs_t.c
+    with read_tx(engine) as conn:
+        row = conn.execute(select(r.requested_at, r.finished_at).where(r.id == run_id)).one()
+    if row.finished_at is None:
+        return None
+    return float((row.finished_at - row.requested_at).total_seconds())
 
 
 def run_facts(engine: Engine, run_id: str) -> dict[str, Any]:

@@ -200,7 +200,7 @@ def system(
                     "commits": commits,
                     "commits_per_document": round(commits / len(paths), 2),
                     "cpu_seconds": {k: round(v, 1) for k, v in meter.used.items()},
-                    "cpu_capacity_seconds": round(timing.seconds * (os.cpu_count() or 1), 1),
+                    "cpu_capacity_seconds": round(timing.waited * (os.cpu_count() or 1), 1),
                     "cpu_machine_seconds": round(machine, 1),
                 }
             )
@@ -217,4 +217,4 @@ def system(
             flush_redis()
     mode = f"system: PostgreSQL + Redis ({shape.label})"
     own = sum(v for k, v in meter.used.items() if not k.startswith("benchmark"))
-    return Measurement(mode, len(paths), timing.seconds, details, own, machine)
+    return Measurement(mode, len(paths), timing.seconds, details, own, machine, timing.waited)
