@@ -106,7 +106,7 @@ def claim_document(
         row = document_work_pg.claim(conn, run_id, document_id, attempt, lease_seconds)
         if row is None:
             raise _stale(conn, run_id, document_id, attempt, DocumentState.PENDING)
-        return _claim_from(row, run_id, document_id, attempt, row, row.had_chunks)
+        return _claim_from(row, run_id, document_id, attempt, row)
     row = _claim_portable(conn, run_id, document_id, attempt, lease_seconds)
     run = conn.execute(
         select(
@@ -119,7 +119,7 @@ def claim_document(
             exists().where(chunks_t.c.document_id == document_id).label("had_chunks"),
         ).where(runs_t.c.id == run_id)
     ).one()
-    return _claim_from(row, run_id, document_id, attempt, run, run.had_chunks)
+    return _claim_from(row, run_id, document_id, attempt, run)
 
 
 def take_document(
@@ -131,11 +131,9 @@ def take_document(
         return claim_document(conn, run_id, document_id, attempt, lease_seconds)
 
 
-def _claim_from(
-    row: Any, run_id: str, document_id: int, attempt: int, run: Any, had_chunks: bool
-) -> Claim:
-    """The claim from the document's row and the run's ``status``, ``options`` and
-    collection ``name``."""
+def _claim_from(row: Any, run_id: str, document_id: int, attempt: int, run: Any) -> Claim:
+    """The claim from the document's row and ``run``'s ``status``, ``options``, collection
+    ``name`` and ``had_chunks`` (on PostgreSQL one row holds both)."""
     if run.status != RunStatus.PROCESSING:
         raise StaleRun(f"document {document_id}", run_id, f"the run is {run.status}")
     return Claim(
@@ -149,7 +147,7 @@ def _claim_from(
         row.sha256,
         dict(run.options),
         _utc(row.lease_expires_at),
-        bool(had_chunks),
+        bool(run.had_chunks),
     )
 
 
