@@ -2,12 +2,15 @@
 
 Each suite keeps its own way of starting and stopping long-running processes (the
 processing suite lets ``fileintel worker`` stop its own children; the sweeper suite
-kills whole process groups on purpose); what runs a command to completion is here.
+kills whole process groups on purpose); what runs a command to completion, and the last
+resort of both (SIGKILL to a whole process group), are here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
@@ -44,3 +47,11 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> int:
+    """SIGKILL the process's whole group (e.g. a worker's dramatiq parent and its children)
+    and return the process's exit code."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    return proc.wait(10)

@@ -38,7 +38,12 @@ from fileintel.pipeline import PipelineOptions, process_file
 from fileintel.pipeline.pdfgen import write_minimal_pdf
 from fileintel.workers.actors import DocumentWorker
 from tests.helpers import wait_for  # noqa: F401 - re-exported for the suite
-from tests.processes import FILEINTEL, cli_env, run_cli  # noqa: F401 - re-exported for the suite
+from tests.processes import (  # noqa: F401 - re-exported for the suite
+    FILEINTEL,
+    cli_env,
+    kill_group,
+    run_cli,
+)
 
 #: Each good document talks about one topic, so a query naming a topic finds its document.
 TOPICS: dict[str, str] = {
@@ -205,9 +210,7 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
     try:
         return proc.wait(timeout)
     except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        return proc.wait(10)
+        return kill_group(proc)
     finally:
         # Whatever the main process left behind (its own children) goes too.
         with contextlib.suppress(ProcessLookupError, PermissionError):

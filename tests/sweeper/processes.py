@@ -16,7 +16,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tests.processes import FILEINTEL, cli_env, run_cli  # noqa: F401 - re-exported for the suite
+from tests.processes import (  # noqa: F401 - re-exported for the suite
+    FILEINTEL,
+    cli_env,
+    kill_group,
+    run_cli,
+)
 
 # --- subprocesses -------------------------------------------------------------------------
 
@@ -79,13 +84,6 @@ def start_process(
                 err.close()
 
 
-def kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the process's whole group (a worker's dramatiq parent and its children)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(10)
-
-
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int | None:
     """SIGTERM the process group, then SIGKILL it when it has not gone after ``timeout``."""
     if proc.poll() is not None:
@@ -99,9 +97,7 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int | 
     try:
         return proc.wait(timeout)
     except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        return proc.wait(10)
+        return kill_group(proc)
 
 
 def logs_of(directory: Path) -> str:
