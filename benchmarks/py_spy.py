@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 PROFILE_CATEGORIES = (
@@ -34,19 +35,30 @@ RELAY_CATEGORIES = (
 )
 
 
-def summarise_relay_profile(raw: Path) -> dict[str, float]:
-    """Share of the relay's main-thread time per activity (py-spy --idle samples)."""
+def _shares(raw: Path, category: Callable[[str], str | None]) -> dict[str, float]:
+    """Percent of the samples per category, largest first; ``category`` names a stack's
+    activity, or None to leave the stack out."""
     totals: dict[str, int] = {}
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        if "run_forever (" not in stack or not count.isdigit():
-            continue
-        category = next((n for m, n in RELAY_CATEGORIES if m in stack), "loop: other")
-        totals[category] = totals.get(category, 0) + int(count)
+        name = category(stack) if count.isdigit() else None
+        if name is not None:
+            totals[name] = totals.get(name, 0) + int(count)
     samples = sum(totals.values()) or 1
     return {
         k: round(100.0 * v / samples, 1) for k, v in sorted(totals.items(), key=lambda i: -i[1])
     }
+
+
+def summarise_relay_profile(raw: Path) -> dict[str, float]:
+    """Share of the relay's main-thread time per activity (py-spy --idle samples)."""
+
+    def category(stack: str) -> str | None:
+        if "run_forever (" not in stack:
+            return None
+        return next((n for m, n in RELAY_CATEGORIES if m in stack), "loop: other")
+
+    return _shares(raw, category)
 
 
 def start_py_spy(pid: int, output: Path) -> subprocess.Popen[bytes]:
@@ -74,20 +86,15 @@ def start_py_spy(pid: int, output: Path) -> subprocess.Popen[bytes]:
 
 def summarise_profile(raw: Path) -> dict[str, float]:
     """Share of the Dramatiq worker threads' wall time per activity (py-spy --idle samples)."""
-    totals: dict[str, int] = {}
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if "WorkerThread.run (" not in stack or not count.isdigit():
-            continue
+
+    def category(stack: str) -> str | None:
+        if "WorkerThread.run (" not in stack:
+            return None
         if "process_message (" not in stack:
-            category = "idle: waiting for a message"
-        else:
-            category = next(
-                (name for marker, name in PROFILE_CATEGORIES if marker in stack),
-                "actor + Dramatiq overhead",
-            )
-        totals[category] = totals.get(category, 0) + int(count)
-    samples = sum(totals.values()) or 1
-    return {
-        k: round(100.0 * v / samples, 1) for k, v in sorted(totals.items(), key=lambda i: -i[1])
-    }
+            return "idle: waiting for a message"
+        return next(
+            (name for marker, name in PROFILE_CATEGORIES if marker in stack),
+            "actor + Dramatiq overhead",
+        )
+
+    return _shares(raw, category)
