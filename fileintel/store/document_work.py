@@ -236,8 +236,8 @@ def commit_outcome(
     *,
     actor: str = "worker",
 ) -> Finished:
-    """``finish_document`` as its own transaction. On PostgreSQL three round trips (more
-    when it closes the run): the chunks' COPY with the BEGIN, the statement, COMMIT."""
+    """``finish_document`` as its own transaction. On PostgreSQL four round trips (more
+    when it closes the run): the chunks' COPY with the BEGIN (two), the statement, COMMIT."""
     if engine.dialect.name != "postgresql":
         with write_tx(engine) as conn:
             return finish_document(conn, claim, result, error, actor=actor)
