@@ -22,10 +22,12 @@ parked row no longer holds its key back; it stays visible in ``outbox status`` u
 ``outbox retry-parked``. On SQLite there is one writer at a time, so the same claim is
 a plain ordered read.
 
-**At least once.** A crash between publishing and committing leaves the rows unpublished;
-the next pass publishes them again. Consumers dedupe by ``event_id``; actors are
-idempotent. ``FILEINTEL_RELAY_CRASH_AFTER_PUBLISH=1`` is a fault-injection switch for the
-tests: the process exits (code 137) right after publishing a batch, before it commits.
+**At least once, never early.** A crash between publishing and committing leaves the rows
+unpublished; the next pass publishes them again. Consumers dedupe by ``event_id``; actors
+are idempotent. Nothing leaves while a database crash could still roll it back: some
+writers commit asynchronously (``durable.flush_committed``).
+``FILEINTEL_RELAY_CRASH_AFTER_PUBLISH=1`` is a fault-injection switch for the tests: the
+process exits (code 137) right after publishing a batch, before it commits.
 
 **Failures.** A row that fails on its own gets ``attempts + 1``, its error, and an
 exponential backoff in ``available_at``; at ``max_attempts`` it is parked. A sink that is
@@ -58,6 +60,7 @@ from sqlalchemy import Engine
 from fileintel.config import Settings
 from fileintel.db import manual_tx, write_tx
 from fileintel.outbox import queries
+from fileintel.outbox.durable import flush_committed
 from fileintel.outbox.publishers import (
     BrokerDispatcher,
     NullEventSink,
@@ -153,6 +156,8 @@ class Relay:
             claim = queries.claim_batch(conn, self.batch_size, kinds, begin=manual)
             if not claim.rows:
                 return RelayResult(claimed=claim.held, held=claim.held)
+            if any(not getattr(self.publishers[r.kind], "lazy", False) for r in claim.rows):
+                flush_committed(self.engine)  # nothing leaves that a crash could take back
             published, failures, held, deferred = self._publish(claim.rows)
             if self._crash_after_publish and published:
                 os._exit(CRASH_EXIT_CODE)

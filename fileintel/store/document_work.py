@@ -237,7 +237,8 @@ def commit_outcome(
     actor: str = "worker",
 ) -> Finished:
     """``finish_document`` as its own transaction. On PostgreSQL four round trips (more
-    when it closes the run): the chunks' COPY with the BEGIN (two), the statement, COMMIT."""
+    when it closes the run): the chunks' COPY with the BEGIN (two), the statement, COMMIT,
+    which waits for the WAL flush only when the run closed (``document_work_pg``)."""
     if engine.dialect.name != "postgresql":
         with write_tx(engine) as conn:
             return finish_document(conn, claim, result, error, actor=actor)
@@ -275,6 +276,8 @@ def _finish(
         counters = _finish_portable(conn, claim, result, error, state, new_chunks, new_embedded)
         add_event(conn, payload["type"], claim.collection_id, with_counters(payload, counters))
     closed = finalize_run(conn, claim.run_id, actor=actor) if run_is_finished(counters) else None
+    if closed is not None and begin and conn.dialect.name == "postgresql":
+        document_work_pg.make_durable(conn)  # the run's end is never rolled back by a crash
     return Finished(state, counters, closed)
 
 

@@ -18,8 +18,13 @@ statements written out here, each PREPAREd once per connection (``fileintel.prep
   the document had no chunks at its claim, which keeps the COPY out of the time the
   collection row is locked, else after it (``BEGIN; EXECUTE ...``, then the COPY). The
   caller closes the run in the same transaction when this was the last document, then
-  commits, synchronously: outbox rows must not be published unless the transaction is
-  durable.
+  commits. The transaction opens with ``synchronous_commit`` off (``ASYNC_BEGIN``): its
+  COMMIT does not wait for the WAL flush. A finish lost in a database crash leaves the
+  document ``processing`` under its lease, and the sweeper sends it again when the lease
+  expires; nothing outside the database saw it, because the relay makes the WAL durable
+  before it publishes anything (``fileintel.outbox.durable``). A finish that closes the
+  run commits synchronously (``make_durable``): a run, and its collection, is never seen
+  finished and then found unfinished after a crash.
 
 Every statement keeps the fences of the portable version, and a fence that matches nothing
 makes the whole statement write nothing and return no row (the caller raises ``StaleRun``):
@@ -49,6 +54,8 @@ from fileintel.prepared import Prepared, execute
 
 #: Sent with the claim: the claim's commit does not wait for its WAL flush (see above).
 ASYNC_COMMIT = "SET LOCAL synchronous_commit TO off; "
+#: How a finish opens its transaction (``db.manual_tx``): its commit does not wait either.
+ASYNC_BEGIN = BEGIN_PREFIX + ASYNC_COMMIT
 
 CLAIM = Prepared(
     "fileintel_claim_document",
@@ -225,7 +232,7 @@ def finish(
     event without its ``documents`` counters, which the statement adds. Returns the run's
     counters after the move, or None when a fence matched nothing (the caller must roll
     back: chunks may have been copied). With ``begin`` the first round trip opens the
-    transaction (``db.manual_tx``).
+    transaction (``db.manual_tx``) with an asynchronous commit (``ASYNC_BEGIN``).
 
     The collection row is locked from the statement to the commit, and every claim and
     finish of the collection queues for it, so the chunks are encoded before and, with
@@ -256,7 +263,7 @@ def finish(
     }
     statement = FINISH_FAILED if result is None else FINISH_DONE_ADDED if added else FINISH_DONE
     mark_outbox_written(conn)
-    prefix = BEGIN_PREFIX if begin and not added else ""
+    prefix = ASYNC_BEGIN if begin and not added else ""
     counters = execute(conn, statement, params, prefix=prefix).one_or_none()
     if counters is not None and data is not None and not added:
         copy_chunks(conn, data)
@@ -305,17 +312,22 @@ class ChunksExist(Exception):
 
 def copy_chunks(conn: Connection, data: bytes, *, begin: bool = False) -> None:
     """Insert chunks with one ``COPY`` of ``data`` (``copy_data``); with ``begin`` the COPY
-    opens the transaction (``db.manual_tx``), in the same round trip. ``ChunksExist`` when
+    opens the transaction (``ASYNC_BEGIN``), in the same round trip. ``ChunksExist`` when
     the document has chunks (the transaction is then aborted)."""
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.copy_expert((BEGIN_PREFIX if begin else "") + _COPY_CHUNKS, io.BytesIO(data))
+        cursor.copy_expert((ASYNC_BEGIN if begin else "") + _COPY_CHUNKS, io.BytesIO(data))
     except Exception as e:
         if getattr(e, "pgcode", None) == _UNIQUE_VIOLATION:
             raise ChunksExist(str(e).splitlines()[0]) from e
         raise
     finally:
         cursor.close()
+
+
+def make_durable(conn: Connection) -> None:
+    """Make the open transaction's commit wait for its WAL flush again (after ``ASYNC_BEGIN``)."""
+    conn.exec_driver_sql("SET LOCAL synchronous_commit TO on")
 
 
 def _field(value: bytes) -> bytes:

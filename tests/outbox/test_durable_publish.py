@@ -1,0 +1,60 @@
+"""Nothing leaves the database while a crash could still roll it back (PostgreSQL).
+
+A worker's finish commits without waiting for its WAL flush: other sessions see its rows
+before they are on disk. The relay must not publish such a row until it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+
+from fileintel.db import manual_tx
+from fileintel.outbox.publishers import Outcome
+from fileintel.outbox.writer import add_event, new_event_id
+from tests.outbox.support import RecordingSink
+from tests.outbox.test_relay import make_relay
+
+pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+
+
+def wal_position(engine: Engine, which: str) -> int:
+    """``insert`` or ``flush``: how far PostgreSQL has written or flushed its WAL, in bytes."""
+    with engine.connect() as conn:
+        return int(conn.execute(text(f"SELECT pg_current_wal_{which}_lsn() - '0/0'")).scalar_one())
+
+
+class FlushWatchingSink(RecordingSink):
+    """An events sink that notes, at each publish, how far the WAL is flushed."""
+
+    def __init__(self, engine: Engine):
+        super().__init__()
+        self.engine = engine
+        self.flushed_at_publish: list[int] = []
+
+    def publish(self, rows: Sequence[Any]) -> Outcome:
+        """Note the flushed WAL position, then record the rows."""
+        self.flushed_at_publish.append(wal_position(self.engine, "flush"))
+        return super().publish(rows)
+
+
+def add_event_without_flush(engine: Engine, key: str) -> int:
+    """Commit one event row as a worker's finish does (``synchronous_commit`` off); return
+    a WAL position at or past its commit record."""
+    with manual_tx(engine) as conn:
+        conn.exec_driver_sql("BEGIN; SET LOCAL synchronous_commit TO off")
+        add_event(conn, "document.done", key, {"event_id": new_event_id(), "collection_id": key})
+    return wal_position(engine, "insert")
+
+
+def test_a_row_committed_without_flush_is_published_only_once_durable(engine: Engine) -> None:
+    sink = FlushWatchingSink(engine)
+    relay = make_relay(engine, sink)
+    for n in range(3):
+        committed_to = add_event_without_flush(engine, f"c{n}")
+        assert relay.run_once().published == 1
+        assert sink.flushed_at_publish[-1] >= committed_to
+    assert len(sink.published) == 3
