@@ -277,6 +277,11 @@ _COPY_CHUNKS = (
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
 _COPY_TRAILER = struct.pack("!h", -1)
 _NULL = struct.pack("!i", -1)
+_LENGTH = struct.Struct("!i")
+_INT4 = struct.Struct("!ii")  # an int4 field: its length (4) and its value
+_ROW_START = struct.Struct("!hiq")  # the row's field count, then the int8 document id
+_ORDINAL_AND_TEXT_LENGTH = struct.Struct("!iii")
+_OFFSETS = struct.Struct("!iiiiii")
 _UNIQUE_VIOLATION = "23505"
 
 
@@ -284,26 +289,34 @@ def copy_data(document_id: int, collection_id: str, result: ProcessedDocument) -
     """A document's chunks (and embeddings) as a binary ``COPY`` stream.
 
     Binary, because the embeddings are most of the bytes: as a ``bytea`` literal they would
-    be hex text, twice their size, that both sides encode and parse.
+    be hex text, twice their size, that both sides encode and parse. What every row of the
+    document shares is packed once, and the embedding matrix is converted once and sliced.
     """
-    collection = _field(collection_id.encode())
-    model = _field(result.embedding_model.encode()) if result.embedding_model else _NULL
-    parts = [_COPY_HEADER]
+    row_start = _ROW_START.pack(10, 8, document_id) + _field(collection_id.encode())
+    vectors = memoryview(b"")
+    vector_start = vector_end = b""
+    width = 0
+    if result.embeddings is not None:
+        vectors = memoryview(to_bytes(result.embeddings))
+        width = 4 * result.embeddings.shape[1]
+        vector_start = _LENGTH.pack(width)
+        model = _field(result.embedding_model.encode()) if result.embedding_model else _NULL
+        vector_end = model + _INT4.pack(4, result.embeddings.shape[1])
+    out = bytearray(_COPY_HEADER)
     for i, chunk in enumerate(result.chunks):
-        vector = result.embeddings[i] if result.embeddings is not None else None
-        parts += [
-            struct.pack("!hiq", 10, 8, document_id),
-            collection,
-            struct.pack("!ii", 4, chunk.ordinal),
-            _field(chunk.text.encode()),
-            struct.pack("!iiiiii", 4, chunk.start, 4, chunk.end, 4, chunk.token_count),
-        ]
-        if vector is None:
-            parts += [_NULL, _NULL, _NULL]
+        text = chunk.text.encode()
+        out += row_start
+        out += _ORDINAL_AND_TEXT_LENGTH.pack(4, chunk.ordinal, len(text))
+        out += text
+        out += _OFFSETS.pack(4, chunk.start, 4, chunk.end, 4, chunk.token_count)
+        if width:
+            out += vector_start
+            out += vectors[i * width : (i + 1) * width]
+            out += vector_end
         else:
-            parts += [_field(to_bytes(vector)), model, struct.pack("!ii", 4, vector.shape[0])]
-    parts.append(_COPY_TRAILER)
-    return b"".join(parts)
+            out += _NULL * 3
+    out += _COPY_TRAILER
+    return bytes(out)
 
 
 class ChunksExist(Exception):
@@ -316,7 +329,8 @@ def copy_chunks(conn: Connection, data: bytes, *, begin: bool = False) -> None:
     the document has chunks (the transaction is then aborted)."""
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.copy_expert((ASYNC_BEGIN if begin else "") + _COPY_CHUNKS, io.BytesIO(data))
+        sql = (ASYNC_BEGIN if begin else "") + _COPY_CHUNKS
+        cursor.copy_expert(sql, io.BytesIO(data), size=max(len(data), 8192))
     except Exception as e:
         if getattr(e, "pgcode", None) == _UNIQUE_VIOLATION:
             raise ChunksExist(str(e).splitlines()[0]) from e
@@ -331,4 +345,4 @@ def make_durable(conn: Connection) -> None:
 
 
 def _field(value: bytes) -> bytes:
-    return struct.pack("!i", len(value)) + value
+    return _LENGTH.pack(len(value)) + value
