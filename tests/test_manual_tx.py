@@ -12,14 +12,23 @@ from collections.abc import Iterator
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import Engine, exc, text
+from sqlalchemy import Connection, Engine, exc, text
 
 from fileintel.db import make_engine, manual_tx, read_tx, write_tx
 from fileintel.errors import DatabaseError
 from fileintel.metrics import count_commits, note_transition
 from fileintel.prepared import Prepared, execute
 
-COUNT = Prepared("test_count_notes", (("tag", "text"),), "SELECT count(*) FROM t WHERE tag = $1")
+COUNT = Prepared(
+    "test_count_notes", (("tag", "text"),), "SELECT $1 AS tag, count(*) AS n FROM t WHERE tag = $1"
+)
+
+
+def count(conn: Connection, tag: str, prefix: str = "") -> int:
+    """How many rows carry ``tag``, by the prepared COUNT (its row is a named tuple)."""
+    row = execute(conn, COUNT, {"tag": tag}, prefix=prefix).one_or_none()
+    assert row is not None and row.tag == tag
+    return int(row.n)
 
 
 @pytest.fixture
@@ -98,8 +107,8 @@ def test_the_pool_never_gets_a_connection_inside_a_transaction(pg: Engine) -> No
 def test_a_statement_is_prepared_once_per_connection(pg: Engine) -> None:
     with manual_tx(pg) as conn:
         conn.exec_driver_sql("INSERT INTO t VALUES ('n'), ('n'), ('m')")
-        assert execute(conn, COUNT, {"tag": "n"}).scalar_one() == 2
-        assert execute(conn, COUNT, {"tag": "m"}).scalar_one() == 1
+        assert count(conn, "n") == 2
+        assert count(conn, "m") == 1
         names = conn.exec_driver_sql("SELECT name FROM pg_prepared_statements").scalars().all()
         assert list(names) == [COUNT.name]
 
@@ -108,20 +117,20 @@ def test_a_prepared_statement_outlives_a_rollback_and_comes_back_after_discard(
     pg: Engine,
 ) -> None:
     with pytest.raises(RuntimeError), manual_tx(pg) as conn:
-        execute(conn, COUNT, {"tag": "n"}, prefix="BEGIN; ")
+        count(conn, "n", prefix="BEGIN; ")
         raise RuntimeError("rolled back")
     with manual_tx(pg) as conn:  # same session: still prepared, not prepared again
-        assert execute(conn, COUNT, {"tag": "n"}).scalar_one() == 0
+        assert count(conn, "n") == 0
         conn.exec_driver_sql("DISCARD ALL")  # what a pooler in transaction mode would do
         with pytest.raises(exc.DBAPIError, match="does not exist"):
-            execute(conn, COUNT, {"tag": "n"})
-        assert execute(conn, COUNT, {"tag": "n"}).scalar_one() == 0  # prepared again
+            count(conn, "n")
+        assert count(conn, "n") == 0  # prepared again
 
 
 def test_a_statement_prepared_behind_our_back_is_used(pg: Engine) -> None:
     with manual_tx(pg) as conn:
         conn.exec_driver_sql(COUNT.prepare_sql)  # the session has it, the record does not
-        assert execute(conn, COUNT, {"tag": "n"}).scalar_one() == 0
+        assert count(conn, "n") == 0
 
 
 def test_a_body_that_uses_an_undeclared_parameter_is_refused() -> None:
