@@ -23,11 +23,10 @@ parked row no longer holds its key back; it stays visible in ``outbox status`` u
 a plain ordered read.
 
 **At least once, never early.** A crash between publishing and committing leaves the rows
-unpublished; the next pass publishes them again. Consumers dedupe by ``event_id``; actors
-are idempotent. Nothing leaves while a database crash could still roll it back: some
-writers commit asynchronously (``durable.flush_committed``).
-``FILEINTEL_RELAY_CRASH_AFTER_PUBLISH=1`` is a fault-injection switch for the tests: the
-process exits (code 137) right after publishing a batch, before it commits.
+unpublished; the next pass publishes them again (consumers dedupe by ``event_id``; actors
+are idempotent). Nothing leaves while a database crash could still undo it (``durable``).
+``FILEINTEL_RELAY_CRASH_AFTER_PUBLISH=1`` (tests) exits with code 137 right after
+publishing a batch, before it commits.
 
 **Failures.** A row that fails on its own gets ``attempts + 1``, its error, and an
 exponential backoff in ``available_at``; at ``max_attempts`` it is parked. A sink that is
@@ -60,7 +59,7 @@ from sqlalchemy import Engine
 from fileintel.config import Settings
 from fileintel.db import manual_tx, write_tx
 from fileintel.outbox import queries
-from fileintel.outbox.durable import flush_committed
+from fileintel.outbox.durable import flush_committed, needs_flush
 from fileintel.outbox.publishers import (
     BrokerDispatcher,
     NullEventSink,
@@ -156,7 +155,7 @@ class Relay:
             claim = queries.claim_batch(conn, self.batch_size, kinds, begin=manual)
             if not claim.rows:
                 return RelayResult(claimed=claim.held, held=claim.held)
-            if any(not getattr(self.publishers[r.kind], "lazy", False) for r in claim.rows):
+            if needs_flush(claim.rows, self.lazy_kinds):
                 flush_committed(self.engine)  # nothing leaves that a crash could take back
             published, failures, held, deferred = self._publish(claim.rows)
             if self._crash_after_publish and published:
@@ -175,6 +174,11 @@ class Relay:
             held=claim.held + held,
             deferred=deferred,
         )
+
+    @property
+    def lazy_kinds(self) -> list[str]:
+        """Kinds whose publishing changes nothing outside the database (``Publisher``)."""
+        return [kind for kind, p in self.publishers.items() if getattr(p, "lazy", False)]
 
     def _publish(self, rows: Sequence[Any]) -> tuple[list[Any], list[queries.Failure], int, int]:
         published: list[Any] = []
@@ -204,8 +208,7 @@ class Relay:
 
     def run_forever(self, stop: threading.Event) -> None:
         """Drain; then wait for a NOTIFY (PostgreSQL), a wake-up or the poll interval."""
-        lazy = [kind for kind, p in self.publishers.items() if getattr(p, "lazy", False)]
-        self._wakeup = wakeup = Wakeup(self.engine, quiet=lazy)
+        self._wakeup = wakeup = Wakeup(self.engine, quiet=self.lazy_kinds)
         self._last_purge = time.monotonic()
         try:
             while not stop.is_set():

@@ -1,7 +1,8 @@
 """Nothing leaves the database while a crash could still roll it back (PostgreSQL).
 
 A worker's finish commits without waiting for its WAL flush: other sessions see its rows
-before they are on disk. The relay must not publish such a row until it is.
+(its ``document.*`` progress event) before they are on disk. The relay must not publish
+such a row until it is; rows that synchronous commits wrote need no wait.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
 from fileintel.db import manual_tx
+from fileintel.outbox.durable import FLUSH_COMMITTED
 from fileintel.outbox.publishers import Outcome
 from fileintel.outbox.writer import add_event, new_event_id
-from tests.outbox.support import RecordingSink
+from tests.outbox.support import RecordingSink, add_events
 from tests.outbox.test_relay import make_relay
 
 pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
@@ -58,3 +60,20 @@ def test_a_row_committed_without_flush_is_published_only_once_durable(engine: En
         assert relay.run_once().published == 1
         assert sink.flushed_at_publish[-1] >= committed_to
     assert len(sink.published) == 3
+
+
+def test_only_rows_an_asynchronous_commit_wrote_wait_for_the_flush(engine: Engine) -> None:
+    flushes: list[str] = []
+
+    def look(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement == FLUSH_COMMITTED:
+            flushes.append(statement)
+
+    event.listen(engine, "before_cursor_execute", look)
+    relay = make_relay(engine, RecordingSink())
+    add_events(engine, "c1", 2, topic="collection.status_changed")  # committed synchronously
+    assert relay.run_once().published == 2
+    assert flushes == []
+    add_event_without_flush(engine, "c1")
+    assert relay.run_once().published == 1
+    assert len(flushes) == 1

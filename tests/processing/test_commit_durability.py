@@ -17,8 +17,10 @@ from sqlalchemy import Engine, event
 
 from fileintel.db import write_tx
 from fileintel.errors import DocumentError
+from fileintel.outbox.durable import written_asynchronously
 from fileintel.store.document_work import Claim, claim_document, commit_outcome
 from fileintel.workers.actors import DocumentWorker
+from tests.outbox.support import outbox_rows
 from tests.processing.support import Corpus, document_rows
 from tests.processing.test_database_work import LEASE, pipeline_result, queue_corpus
 
@@ -68,3 +70,7 @@ def test_only_the_finish_that_closes_the_run_waits_for_the_flush(
         modes.append(seen)
     assert closed == [False] * (len(docs) - 1) + [True]
     assert modes == [["off"]] * (len(docs) - 1) + [["on"]]
+    # The relay knows the progress events these finishes wrote as possibly not yet durable.
+    progress = [r for r in outbox_rows(engine) if r.topic.startswith("document.")]
+    assert len(progress) == len(docs)
+    assert all(written_asynchronously(r) for r in progress)
