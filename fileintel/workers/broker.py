@@ -27,12 +27,6 @@ MIN_BACKOFF_MS = 500
 MAX_BACKOFF_MS = 30_000
 TIME_LIMIT_MS = 15 * 60 * 1000
 AGE_LIMIT_MS = 24 * 3600 * 1000
-#: The longest a Redis delay queue's consumer sleeps between polls (ms). Dramatiq gives
-#: every consumer the worker's timeout (``fileintel worker`` polls idle queues every 100 ms
-#: so that new work starts at once). A delay queue holds only retries, which wait at least
-#: MIN_BACKOFF_MS anyway; polling it as often cost each worker process two idle consumers'
-#: worth of Redis round trips, about 2% of the machine's CPU in the processing benchmark.
-DELAY_QUEUE_POLL_MS = 1000
 
 
 def should_retry(retries_so_far: int, error: BaseException) -> bool:
@@ -64,7 +58,9 @@ def build_broker(url: str) -> dramatiq.Broker:
     middleware = middleware_stack()
     broker: dramatiq.Broker
     if scheme in ("redis", "rediss"):
-        broker = _redis_broker(url, middleware)
+        from fileintel.workers.redis_broker import FileIntelRedisBroker
+
+        broker = FileIntelRedisBroker(url=url, middleware=middleware, namespace="fileintel")
     elif scheme in ("amqp", "amqps"):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
@@ -77,23 +73,6 @@ def build_broker(url: str) -> dramatiq.Broker:
     for queue in (RUNS_QUEUE, DOCUMENTS_QUEUE):
         broker.declare_queue(queue)
     return broker
-
-
-def _redis_broker(url: str, middleware: list[Middleware]) -> dramatiq.Broker:
-    from dramatiq.brokers.redis import RedisBroker
-    from dramatiq.common import dq_name
-
-    class FileIntelRedisBroker(RedisBroker):
-        """Dramatiq's Redis broker; its delay queues are polled at most every second."""
-
-        def consume(
-            self, queue_name: str, prefetch: int = 1, timeout: int = 5000
-        ) -> dramatiq.Consumer:
-            if dq_name(queue_name) == queue_name:
-                timeout = max(timeout, DELAY_QUEUE_POLL_MS)
-            return super().consume(queue_name, prefetch, timeout)
-
-    return FileIntelRedisBroker(url=url, middleware=middleware, namespace="fileintel")
 
 
 def message_from_payload(payload: dict[str, Any]) -> dramatiq.Message[Any]:
