@@ -154,6 +154,12 @@ def _run_outbox_hooks(engine: Engine) -> None:
 
 #: What a ``manual_tx`` statement starts with to open the transaction in its round trip.
 BEGIN_PREFIX = "BEGIN; "
+#: Sent in a PostgreSQL transaction: its COMMIT does not wait for the WAL flush. Only for
+#: writes whose loss in a database crash is recovered and that nothing outside the database
+#: acts on before they are durable (see ``fileintel.outbox.durable``).
+ASYNC_COMMIT = "SET LOCAL synchronous_commit TO off; "
+#: Sent in a PostgreSQL transaction: its COMMIT waits for the WAL flush, whatever was set.
+SYNC_COMMIT = "SET LOCAL synchronous_commit TO on; "
 
 #: psycopg2's transaction status values (``psycopg2.extensions.TRANSACTION_STATUS_*``).
 _PG_IDLE, _PG_INERROR, _PG_UNKNOWN = 0, 3, 4

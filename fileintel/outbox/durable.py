@@ -32,7 +32,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from fileintel.db import manual_tx
+from fileintel.db import SYNC_COMMIT, manual_tx
 from fileintel.outbox.writer import EVENT
 
 #: The topics of the outbox rows that an asynchronous commit writes: the progress events of
@@ -42,9 +42,7 @@ ASYNC_WRITTEN_TOPIC_PREFIX = "document."
 
 #: One round trip, its own transaction (an autocommit session runs a multi-statement query
 #: as one): write a few bytes of WAL, commit synchronously whatever the session's default.
-FLUSH_COMMITTED = (
-    "SET LOCAL synchronous_commit TO on; SELECT pg_logical_emit_message(true, 'fileintel', '')"
-)
+FLUSH_COMMITTED = SYNC_COMMIT + "SELECT pg_logical_emit_message(true, 'fileintel', '')"
 
 
 def flush_committed(engine: Engine) -> None:

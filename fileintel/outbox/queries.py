@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from fileintel import prepared
 from fileintel.config import DEFAULT_RELAY_MAX_ATTEMPTS
-from fileintel.db import BEGIN_PREFIX, db_now, write_tx
+from fileintel.db import ASYNC_COMMIT, BEGIN_PREFIX, db_now, write_tx
 from fileintel.models.tables import outbox_t
 from fileintel.outbox.writer import DISPATCH, EVENT
 
@@ -182,8 +182,7 @@ SELECT id, kind, topic, key, payload, attempts, created_at,
 # The mark commits without waiting for its WAL flush: were the database to lose it in a
 # crash, the rows would only be published again, which at-least-once delivery allows.
 _PG_MARK = (
-    "SET LOCAL synchronous_commit TO off; "
-    "UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(%(ids)s)"
+    ASYNC_COMMIT + "UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(%(ids)s)"
 )
 
 

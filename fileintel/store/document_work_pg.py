@@ -22,7 +22,7 @@ statements written out here, each PREPAREd once per connection (``fileintel.prep
   COMMIT does not wait for the WAL flush. A finish lost in a database crash leaves the
   document ``processing`` under its lease, and the sweeper sends it again when the lease
   expires; nothing outside the database saw it, because the relay makes the WAL durable
-  before it publishes anything (``fileintel.outbox.durable``). A finish that closes the
+  before it publishes the finish's event (``fileintel.outbox.durable``). A finish that closes the
   run commits synchronously (``make_durable``): a run, and its collection, is never seen
   finished and then found unfinished after a crash.
 
@@ -46,15 +46,14 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from fileintel.db import BEGIN_PREFIX, mark_outbox_written
+from fileintel.db import ASYNC_COMMIT, BEGIN_PREFIX, SYNC_COMMIT, mark_outbox_written
 from fileintel.models.states import DocumentState
 from fileintel.pipeline import ProcessedDocument
 from fileintel.pipeline.embedding import to_bytes
 from fileintel.prepared import Prepared, execute
 
-#: Sent with the claim: the claim's commit does not wait for its WAL flush (see above).
-ASYNC_COMMIT = "SET LOCAL synchronous_commit TO off; "
-#: How a finish opens its transaction (``db.manual_tx``): its commit does not wait either.
+#: How a finish opens its transaction (``db.manual_tx``): its commit does not wait for the
+#: WAL flush, as the claim's does not (see above).
 ASYNC_BEGIN = BEGIN_PREFIX + ASYNC_COMMIT
 
 CLAIM = Prepared(
@@ -341,7 +340,7 @@ def copy_chunks(conn: Connection, data: bytes, *, begin: bool = False) -> None:
 
 def make_durable(conn: Connection) -> None:
     """Make the open transaction's commit wait for its WAL flush again (after ``ASYNC_BEGIN``)."""
-    conn.exec_driver_sql("SET LOCAL synchronous_commit TO on")
+    conn.exec_driver_sql(SYNC_COMMIT)
 
 
 def _field(value: bytes) -> bytes:
