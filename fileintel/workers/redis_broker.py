@@ -40,8 +40,6 @@ class AckDrivenConsumer(_RedisConsumer):
     def __init__(self, broker: RedisBroker, queue_name: str, prefetch: int, timeout: int):
         super().__init__(broker, queue_name, prefetch, timeout)
         self.slot_freed = threading.Event()
-        #: Times ``__next__`` waited for a slot (tests count them).
-        self.window_waits = 0
 
     def ack(self, message: Any) -> None:
         """Acknowledge (a worker thread calls this), then wake the consumer."""
@@ -62,7 +60,6 @@ class AckDrivenConsumer(_RedisConsumer):
         # it again, so the wait below cannot miss one.
         self.slot_freed.clear()
         if not self.message_cache and self.outstanding_message_count >= self.prefetch:
-            self.window_waits += 1
             self.slot_freed.wait(self.timeout / 1000)
         return super().__next__()
 

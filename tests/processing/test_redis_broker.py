@@ -11,6 +11,7 @@ import dramatiq
 from dramatiq.brokers.redis import _RedisConsumer
 from dramatiq.common import dq_name
 
+from fileintel.commands.processing import POLL_MS
 from fileintel.messaging import DOCUMENTS_QUEUE
 from fileintel.workers.broker import build_broker
 from fileintel.workers.redis_broker import (
@@ -19,8 +20,6 @@ from fileintel.workers.redis_broker import (
     FileIntelRedisBroker,
 )
 from tests.helpers import wait_for
-
-POLL_MS = 100
 
 
 def test_delay_queues_are_polled_less_often_than_work_queues(redis_url: str) -> None:
