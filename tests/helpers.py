@@ -10,6 +10,8 @@
   with its own engine, released together by a barrier; return each outcome.
 - ``race_in_processes(n, target, args)``: run ``target(*args, barrier, i)`` in ``n`` spawned
   processes released together by a barrier; return what each one put on its queue.
+- ``on_statements(engine, look)``: call ``look(cursor, statement, parameters)`` before every
+  statement ``engine`` sends, inside the ``with`` block only.
 - ``wait_for(condition, timeout, what)``: poll a condition (never a fixed sleep) until it
   returns something truthy; fail naming what was awaited, with ``details()`` (e.g. logs).
 
@@ -22,10 +24,11 @@ import hashlib
 import multiprocessing
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 
 from fileintel.db import make_engine, read_tx, write_tx
 from fileintel.models.states import CollectionStatus, is_allowed
@@ -223,3 +226,18 @@ def wait_for(
             extra = f"\n{details()}" if details is not None else ""
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{extra}")
         time.sleep(interval)
+
+
+@contextmanager
+def on_statements(engine: Engine, look: Callable[[Any, str, Any], None]) -> Iterator[None]:
+    """Call ``look(cursor, statement, parameters)`` before each statement sent on ``engine``
+    (SQLAlchemy's ``before_cursor_execute``) while the block runs."""
+
+    def listener(_conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        look(cursor, statement, parameters)
+
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        yield
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)

@@ -11,12 +11,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, text
 
 from fileintel.db import manual_tx
 from fileintel.outbox.durable import FLUSH_COMMITTED
 from fileintel.outbox.publishers import Outcome
 from fileintel.outbox.writer import add_event, new_event_id
+from tests.helpers import on_statements
 from tests.outbox.support import RecordingSink, add_events
 from tests.outbox.test_relay import make_relay
 
@@ -65,15 +66,15 @@ def test_a_row_committed_without_flush_is_published_only_once_durable(engine: En
 def test_only_rows_an_asynchronous_commit_wrote_wait_for_the_flush(engine: Engine) -> None:
     flushes: list[str] = []
 
-    def look(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+    def look(_cursor: Any, statement: str, _parameters: Any) -> None:
         if statement == FLUSH_COMMITTED:
             flushes.append(statement)
 
-    event.listen(engine, "before_cursor_execute", look)
     relay = make_relay(engine, RecordingSink())
-    add_events(engine, "c1", 2, topic="collection.status_changed")  # committed synchronously
-    assert relay.run_once().published == 2
-    assert flushes == []
-    add_event_without_flush(engine, "c1")
-    assert relay.run_once().published == 1
-    assert len(flushes) == 1
+    with on_statements(engine, look):
+        add_events(engine, "c1", 2, topic="collection.status_changed")  # committed synchronously
+        assert relay.run_once().published == 2
+        assert flushes == []
+        add_event_without_flush(engine, "c1")
+        assert relay.run_once().published == 1
+        assert len(flushes) == 1

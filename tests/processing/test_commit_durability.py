@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 
 from fileintel.db import write_tx
 from fileintel.errors import DocumentError
 from fileintel.outbox.durable import written_asynchronously
 from fileintel.store.document_work import Claim, claim_document, commit_outcome
 from fileintel.workers.actors import DocumentWorker
+from tests.helpers import on_statements
 from tests.outbox.support import outbox_rows
 from tests.processing.support import Corpus, document_rows
 from tests.processing.test_database_work import LEASE, pipeline_result, queue_corpus
@@ -32,16 +33,13 @@ def commit_modes(engine: Engine) -> Iterator[list[str]]:
     """The ``synchronous_commit`` in force at each COMMIT sent on ``engine``, in order."""
     seen: list[str] = []
 
-    def look(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+    def look(cursor: Any, statement: str, _parameters: Any) -> None:
         if statement.strip().upper() == "COMMIT":
             cursor.execute("SHOW synchronous_commit")
             seen.append(cursor.fetchone()[0])
 
-    event.listen(engine, "before_cursor_execute", look)
-    try:
+    with on_statements(engine, look):
         yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", look)
 
 
 def finish_as_a_worker(engine: Engine, claim: Claim) -> bool:

@@ -13,11 +13,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
 from fileintel.db import db_now, make_engine, read_tx
 from fileintel.store import recovery, run_recovery
+from tests.helpers import on_statements
 
 TIMEOUT = dt.timedelta(seconds=120)
 
@@ -34,16 +35,10 @@ def plan_of(engine: Engine, query: Callable[[Connection, dt.datetime], Any]) -> 
     """EXPLAIN of the one SELECT ``query`` sends, with sequential scans disabled."""
     sent: list[tuple[str, Any]] = []
 
-    def capture(_c: Any, _cur: Any, statement: str, parameters: Any, _ctx: Any, _m: Any) -> None:
-        sent.append((statement, parameters))
-
     with read_tx(engine) as conn:
         now = conn.execute(select(db_now())).scalar_one()
-        event.listen(engine, "before_cursor_execute", capture)
-        try:
+        with on_statements(engine, lambda _cur, st, params: sent.append((st, params))):
             query(conn, now)
-        finally:
-            event.remove(engine, "before_cursor_execute", capture)
     [(statement, parameters)] = sent
     raw = engine.raw_connection()
     try:
