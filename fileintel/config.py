@@ -30,6 +30,9 @@ DEFAULT_RELAY_POLL_SECONDS = 1.0
 #: Failed publishes after which the relay parks an outbox row.
 DEFAULT_RELAY_MAX_ATTEMPTS = 10
 DEFAULT_OUTBOX_RETENTION_SECONDS = 7 * 24 * 3600.0
+#: Log levels FILEINTEL_LOG_LEVEL accepts. At ``info`` a worker logs runs starting and
+#: finishing, documents failing and work it dropped; ``debug`` adds a line per document done.
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def default_database_url() -> str:
@@ -59,6 +62,7 @@ class Settings:
     outbox_retention_seconds: float = DEFAULT_OUTBOX_RETENTION_SECONDS
     embedder: str | None = None
     log_format: str = "text"
+    log_level: str = "info"
 
     @property
     def is_sqlite(self) -> bool:
@@ -112,6 +116,10 @@ def _validate(s: Settings) -> None:
         _check_url("FILEINTEL_EVENTS_URL", s.events_url, _EVENTS_SCHEMES)
     if s.log_format not in ("text", "json"):
         raise ConfigurationError(f"FILEINTEL_LOG_FORMAT: {s.log_format!r} is not 'text' or 'json'")
+    if s.log_level not in LOG_LEVELS:
+        raise ConfigurationError(
+            f"FILEINTEL_LOG_LEVEL: {s.log_level!r} is not one of {', '.join(LOG_LEVELS)}"
+        )
     if s.heartbeat_seconds >= s.lease_seconds:
         raise ConfigurationError(
             "FILEINTEL_HEARTBEAT_SECONDS must be shorter than FILEINTEL_LEASE_SECONDS "
@@ -164,6 +172,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         embedder=env.get("FILEINTEL_EMBEDDER") or None,
         log_format=env.get("FILEINTEL_LOG_FORMAT") or "text",
+        log_level=(env.get("FILEINTEL_LOG_LEVEL") or "info").lower(),
     )
     _validate(settings)
     return settings

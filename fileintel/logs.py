@@ -1,4 +1,7 @@
-"""Logging: one line per event, text by default, JSON with FILEINTEL_LOG_FORMAT=json."""
+"""Logging: one line per event, text by default, JSON with FILEINTEL_LOG_FORMAT=json.
+
+FILEINTEL_LOG_LEVEL (``info`` by default) sets how much: ``debug`` adds a line per document.
+"""
 
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(
-    log_format: str = "text", level: int = logging.INFO, *, replace_all: bool = False
+    log_format: str = "text", level: int | str = logging.INFO, *, replace_all: bool = False
 ) -> None:
     """Send FileIntel's logs to stderr in the chosen format (idempotent).
 
@@ -53,5 +56,5 @@ def configure_logging(
         )
     kept = [] if replace_all else [h for h in root.handlers if not getattr(h, _MARK, False)]
     root.handlers[:] = [*kept, handler]
-    root.setLevel(level)
+    root.setLevel(level.upper() if isinstance(level, str) else level)
     logging.getLogger("dramatiq").setLevel(logging.WARNING)

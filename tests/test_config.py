@@ -20,6 +20,7 @@ def test_defaults_are_the_embedded_setup(tmp_path: Path, monkeypatch: pytest.Mon
     assert settings.is_sqlite and settings.is_embedded_broker
     assert settings.events_url is None
     assert settings.lease_seconds == DEFAULT_LEASE_SECONDS
+    assert settings.log_level == "info"
 
 
 def test_valid_values_are_read() -> None:
@@ -32,8 +33,10 @@ def test_valid_values_are_read() -> None:
             "FILEINTEL_HEARTBEAT_SECONDS": "5.5",
             "FILEINTEL_MAX_DOCUMENT_ATTEMPTS": "5",
             "FILEINTEL_RELAY_MAX_ATTEMPTS": "4",
+            "FILEINTEL_LOG_LEVEL": "DEBUG",
         }
     )
+    assert settings.log_level == "debug"
     assert settings.database_url == GOOD_PG and not settings.is_sqlite
     assert settings.broker_url.startswith("amqp://") and not settings.is_embedded_broker
     assert (settings.lease_seconds, settings.heartbeat_seconds) == (30.0, 5.5)
@@ -61,6 +64,7 @@ def test_valid_values_are_read() -> None:
         ("FILEINTEL_RELAY_POLL_SECONDS", "1s", "not a number"),
         ("FILEINTEL_RELAY_MAX_ATTEMPTS", "0", "greater than 0"),
         ("FILEINTEL_LOG_FORMAT", "xml", "xml"),
+        ("FILEINTEL_LOG_LEVEL", "verbose", "one of debug, info, warning, error"),
     ],
 )
 def test_bad_values_name_the_variable(variable: str, value: str, problem: str) -> None:

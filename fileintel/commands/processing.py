@@ -221,7 +221,7 @@ def run_embedded(app: AppContext, threads: int) -> None:
             "'fileintel run' is the embedded mode (stub:// broker); with "
             f"{app.settings.broker_url} run 'honcho start' on the Procfile"
         )
-    configure_logging(app.settings.log_format)
+    configure_logging(app.settings.log_format, app.settings.log_level)
     app.engine  # noqa: B018 - check the schema before starting threads
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -166,13 +166,18 @@ class DocumentWorker:
                 "result of document %s of run %s discarded: %s", claim.document_id, claim.run_id, e
             )
             return
-        log.info(
-            "document %s of run %s %s%s",
-            claim.document_id,
-            claim.run_id,
-            finished.state.value,
-            f": {error}" if error else "",
-        )
+        if error is None:  # one line per document only at FILEINTEL_LOG_LEVEL=debug
+            log.debug(
+                "document %s of run %s %s", claim.document_id, claim.run_id, finished.state.value
+            )
+        else:
+            log.info(
+                "document %s of run %s %s: %s",
+                claim.document_id,
+                claim.run_id,
+                finished.state.value,
+                error,
+            )
         if finished.run_finished is not None:
             log.info(
                 "run %s finished: collection %s is %s",
