@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, exists, insert, select, update
+from sqlalchemy import Engine, exists, select, update
 from sqlalchemy.engine import Connection
 
 from fileintel.db import db_now, manual_tx, write_tx
@@ -23,8 +23,8 @@ from fileintel.models.tables import chunks_t, collections_t, documents_t, runs_t
 from fileintel.models.transitions import Transition
 from fileintel.outbox.writer import add_event
 from fileintel.pipeline import ProcessedDocument
-from fileintel.pipeline.embedding import to_bytes
 from fileintel.store import document_work_pg
+from fileintel.store.chunks import replace_chunks
 from fileintel.store.lifecycle import (
     finalize_run,
     move_counters,
@@ -325,7 +325,7 @@ def _finish_portable(
     ).rowcount
     if updated != 1:
         raise _stale(conn, claim.run_id, claim.document_id, claim.attempt)
-    old_chunks, old_embedded = _replace_chunks(conn, claim, result)
+    old_chunks, old_embedded = replace_chunks(conn, claim.document_id, claim.collection_id, result)
     return move_counters(
         conn,
         claim.collection_id,
@@ -361,43 +361,3 @@ def _document_values(
         "processed_sha256": claim.sha256,
         "processed_options": options_fingerprint(claim.options),
     }
-
-
-def _replace_chunks(
-    conn: Connection, claim: Claim, result: ProcessedDocument | None
-) -> tuple[int, int]:
-    """Delete the document's chunks and insert the new ones; return the old counts."""
-    old, old_embedded = drop_chunks(conn, claim.document_id)
-    if result is None:
-        # A failed document keeps no stale chunks: search must not return them.
-        return old, old_embedded
-    rows = []
-    for i, chunk in enumerate(result.chunks):
-        vector = result.embeddings[i] if result.embeddings is not None else None
-        rows.append(
-            {
-                "document_id": claim.document_id,
-                "collection_id": claim.collection_id,
-                "ordinal": chunk.ordinal,
-                "text": chunk.text,
-                "start_offset": chunk.start,
-                "end_offset": chunk.end,
-                "token_count": chunk.token_count,
-                "embedding": to_bytes(vector) if vector is not None else None,
-                "embedding_model": result.embedding_model if vector is not None else None,
-                "embedding_dim": int(vector.shape[0]) if vector is not None else None,
-            }
-        )
-    if rows:
-        conn.execute(insert(chunks_t), rows)
-    return old, old_embedded
-
-
-def drop_chunks(conn: Connection, document_id: int) -> tuple[int, int]:
-    """Delete a document's chunks; return how many there were and how many had an
-    embedding, for the caller to take off the collection's counters."""
-    c = chunks_t.c
-    old = conn.execute(
-        delete(chunks_t).where(c.document_id == document_id).returning(c.embedding_dim)
-    ).all()
-    return len(old), sum(1 for row in old if row.embedding_dim is not None)

@@ -22,7 +22,8 @@ from fileintel.messaging import DOCUMENTS_QUEUE, PROCESS_DOCUMENT_ACTOR
 from fileintel.models.states import DocumentState, RunStatus
 from fileintel.models.tables import collections_t, documents_t, outbox_t, run_notes_t, runs_t
 from fileintel.outbox.writer import DISPATCH, add_dispatch
-from fileintel.store.document_work import Claim, drop_chunks
+from fileintel.store.chunks import drop_chunks
+from fileintel.store.document_work import Claim
 from fileintel.store.lifecycle import finalize_run, move_counters, run_is_finished
 from fileintel.store.progress_events import write_progress_event
 

@@ -1,0 +1,58 @@
+"""A document's chunk rows: replaced as a whole when it finishes, dropped when it fails.
+
+Chunks are never updated in place: a finish deletes what the document had and inserts what
+this attempt produced, so a redelivered message leaves one set (invariant I).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, insert
+from sqlalchemy.engine import Connection
+
+from fileintel.models.tables import chunks_t
+from fileintel.pipeline import ProcessedDocument
+from fileintel.pipeline.embedding import to_bytes
+
+
+def replace_chunks(
+    conn: Connection, document_id: int, collection_id: str, result: ProcessedDocument | None
+) -> tuple[int, int]:
+    """Delete the document's chunks and insert ``result``'s; return the old counts.
+
+    The portable path (SQLite); PostgreSQL's finish does the same with a binary COPY
+    (``document_work_pg``).
+    """
+    old, old_embedded = drop_chunks(conn, document_id)
+    if result is None:
+        # A failed document keeps no stale chunks: search must not return them.
+        return old, old_embedded
+    rows = []
+    for i, chunk in enumerate(result.chunks):
+        vector = result.embeddings[i] if result.embeddings is not None else None
+        rows.append(
+            {
+                "document_id": document_id,
+                "collection_id": collection_id,
+                "ordinal": chunk.ordinal,
+                "text": chunk.text,
+                "start_offset": chunk.start,
+                "end_offset": chunk.end,
+                "token_count": chunk.token_count,
+                "embedding": to_bytes(vector) if vector is not None else None,
+                "embedding_model": result.embedding_model if vector is not None else None,
+                "embedding_dim": int(vector.shape[0]) if vector is not None else None,
+            }
+        )
+    if rows:
+        conn.execute(insert(chunks_t), rows)
+    return old, old_embedded
+
+
+def drop_chunks(conn: Connection, document_id: int) -> tuple[int, int]:
+    """Delete a document's chunks; return how many there were and how many had an
+    embedding, for the caller to take off the collection's counters."""
+    c = chunks_t.c
+    old = conn.execute(
+        delete(chunks_t).where(c.document_id == document_id).returning(c.embedding_dim)
+    ).all()
+    return len(old), sum(1 for row in old if row.embedding_dim is not None)
