@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert
 from sqlalchemy.engine import Connection
 
 from fileintel.db import db_now, mark_outbox_written
@@ -46,21 +46,26 @@ def add_event(conn: Connection, topic: str, key: str, payload: dict[str, Any]) -
     if conn.dialect.name == "postgresql":
         params = {"topic": topic, "key": key, "payload": json.dumps(payload, allow_nan=False)}
         return int(conn.exec_driver_sql(_PG_ADD_EVENT, params).scalar_one())
-    now = db_now()
     row = conn.execute(
-        insert(outbox_t)
-        .values(
-            kind=EVENT,
-            topic=topic,
-            key=key,
-            payload=payload,
-            created_at=now,
-            available_at=now,
-            attempts=0,
-        )
-        .returning(outbox_t.c.id)
+        _ADD_EVENT, {"b_topic": topic, "b_key": key, "b_payload": payload}
     ).scalar_one()
     return int(row)
+
+
+#: ``add_event``'s statement elsewhere than on PostgreSQL (SQLite), built once.
+_ADD_EVENT = (
+    insert(outbox_t)
+    .values(
+        kind=EVENT,
+        topic=bindparam("b_topic", type_=outbox_t.c.topic.type),
+        key=bindparam("b_key", type_=outbox_t.c.key.type),
+        payload=bindparam("b_payload", type_=outbox_t.c.payload.type),
+        created_at=db_now(),
+        available_at=db_now(),
+        attempts=0,
+    )
+    .returning(outbox_t.c.id)
+)
 
 
 def dispatch_message(

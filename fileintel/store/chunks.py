@@ -6,7 +6,7 @@ this attempt produced, so a redelivered message leaves one set (invariant I).
 
 from __future__ import annotations
 
-from sqlalchemy import delete, insert
+from sqlalchemy import bindparam, delete, insert
 from sqlalchemy.engine import Connection
 
 from fileintel.models.tables import chunks_t
@@ -51,8 +51,13 @@ def replace_chunks(
 def drop_chunks(conn: Connection, document_id: int) -> tuple[int, int]:
     """Delete a document's chunks; return how many there were and how many had an
     embedding, for the caller to take off the collection's counters."""
-    c = chunks_t.c
-    old = conn.execute(
-        delete(chunks_t).where(c.document_id == document_id).returning(c.embedding_dim)
-    ).all()
+    old = conn.execute(_DROP, {"b_document": document_id}).all()
     return len(old), sum(1 for row in old if row.embedding_dim is not None)
+
+
+#: Built once: a finish and a recovery run it for every document.
+_DROP = (
+    delete(chunks_t)
+    .where(chunks_t.c.document_id == bindparam("b_document"))
+    .returning(chunks_t.c.embedding_dim)
+)

@@ -8,12 +8,13 @@ a finishing worker queue up instead of deadlocking.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import Integer, Update, and_, bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from fileintel.db import db_now
@@ -138,32 +139,51 @@ def move_counters(
     processing) and takes the collection row lock first. Returns the run's counters after
     the move. Raises StaleRun when the fence fails: the caller's transaction must roll back.
     """
-    c = collections_t.c
-    src, dst = f"documents_{source.value}", f"documents_{target.value}"
+    collection_move, run_move = _counter_moves(source, target)
     updated = conn.execute(
+        collection_move,
+        {
+            "b_collection": collection_id,
+            "b_run": run_id,
+            "b_n": n,
+            "b_chunks": chunks_delta,
+            "b_embedded": embedded_delta,
+        },
+    ).rowcount
+    if updated != 1:
+        raise StaleRun(
+            f"collection {collection_id}", run_id, "it is no longer the current, processing run"
+        )
+    return conn.execute(run_move, {"b_run": run_id, "b_n": n}).one()
+
+
+@functools.cache
+def _counter_moves(source: DocumentState, target: DocumentState) -> tuple[Update, Update]:
+    """``move_counters``' two statements for one pair of states, built once: the workers
+    and the sweeper run them for every document, and building Core statements costs more
+    than executing them on SQLite."""
+    c, r = collections_t.c, runs_t.c
+    src, dst = f"documents_{source.value}", f"documents_{target.value}"
+    n = bindparam("b_n", type_=Integer)
+    collection_move = (
         update(collections_t)
         .where(
-            c.id == collection_id,
-            c.current_run_id == run_id,
+            c.id == bindparam("b_collection"),
+            c.current_run_id == bindparam("b_run"),
             c.status == CollectionStatus.PROCESSING.value,
         )
         .values(
             {
                 src: c[src] - n,
                 dst: c[dst] + n,
-                "chunks_total": c.chunks_total + chunks_delta,
-                "chunks_embedded": c.chunks_embedded + embedded_delta,
+                "chunks_total": c.chunks_total + bindparam("b_chunks", type_=Integer),
+                "chunks_embedded": c.chunks_embedded + bindparam("b_embedded", type_=Integer),
             }
         )
-    ).rowcount
-    if updated != 1:
-        raise StaleRun(
-            f"collection {collection_id}", run_id, "it is no longer the current, processing run"
-        )
-    r = runs_t.c
-    return conn.execute(
+    )
+    run_move = (
         update(runs_t)
-        .where(r.id == run_id)
+        .where(r.id == bindparam("b_run"))
         .values({src: r[src] - n, dst: r[dst] + n, "heartbeat_at": db_now()})
         .returning(
             r.documents_total,
@@ -173,7 +193,8 @@ def move_counters(
             r.documents_failed,
             r.documents_skipped,
         )
-    ).one()
+    )
+    return collection_move, run_move
 
 
 def run_is_finished(counters: Any) -> bool:
