@@ -13,17 +13,18 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, exists, select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.engine import Connection
 
 from fileintel.db import db_now, manual_tx, write_tx
 from fileintel.errors import StaleRun
 from fileintel.models.states import DocumentState, RunStatus
-from fileintel.models.tables import chunks_t, collections_t, documents_t, runs_t
+from fileintel.models.tables import documents_t, runs_t
 from fileintel.models.transitions import Transition
 from fileintel.outbox.writer import add_event
 from fileintel.pipeline import ProcessedDocument
 from fileintel.store import document_work_pg
+from fileintel.store import document_work_portable as portable
 from fileintel.store.chunks import replace_chunks
 from fileintel.store.lifecycle import (
     finalize_run,
@@ -109,15 +110,8 @@ def claim_document(
         return _claim_from(row, run_id, document_id, attempt, row)
     row = _claim_portable(conn, run_id, document_id, attempt, lease_seconds)
     run = conn.execute(
-        select(
-            runs_t.c.options,
-            runs_t.c.status,
-            select(collections_t.c.name)
-            .where(collections_t.c.id == row.collection_id)
-            .scalar_subquery()
-            .label("name"),
-            exists().where(chunks_t.c.document_id == document_id).label("had_chunks"),
-        ).where(runs_t.c.id == run_id)
+        portable.CLAIM_CONTEXT,
+        {"b_run": run_id, "b_collection": row.collection_id, "b_document": document_id},
     ).one()
     return _claim_from(row, run_id, document_id, attempt, run)
 
@@ -155,21 +149,14 @@ def _claim_portable(
     conn: Connection, run_id: str, document_id: int, attempt: int, lease_seconds: float
 ) -> Any:
     """The claim as Core statements: the document, then the counters (SQLite)."""
-    d = documents_t.c
     row = conn.execute(
-        update(documents_t)
-        .where(
-            d.id == document_id,
-            d.run_id == run_id,
-            d.attempt == attempt,
-            d.state == DocumentState.PENDING.value,
-        )
-        .values(
-            state=DocumentState.PROCESSING.value,
-            lease_expires_at=db_now(lease_seconds),
-            dispatched_at=None,
-        )
-        .returning(d.collection_id, d.path, d.media_type, d.sha256, d.lease_expires_at)
+        portable.CLAIM,
+        {
+            "b_document": document_id,
+            "b_run": run_id,
+            "b_attempt": attempt,
+            "b_lease": lease_seconds,
+        },
     ).one_or_none()
     if row is None:
         raise _stale(conn, run_id, document_id, attempt, DocumentState.PENDING)
@@ -320,10 +307,22 @@ def _finish_portable(
     new_embedded: int,
 ) -> Any:
     """The finish as Core statements (SQLite); the run's counters after the move."""
-    updated = conn.execute(
-        update(documents_t).where(*_owned_by(claim)).values(_document_values(claim, result, error))
-    ).rowcount
-    if updated != 1:
+    fence = {"b_document": claim.document_id, "b_run": claim.run_id, "b_attempt": claim.attempt}
+    values: dict[str, Any]
+    if result is None:
+        finish, values = portable.FINISH_FAILED, {"b_error": error or "failed"}
+    else:
+        finish, values = (
+            portable.FINISH_DONE,
+            {
+                "b_chunks": new_chunks,
+                "b_embedded": new_embedded,
+                "b_metadata": result.metadata,
+                "b_sha256": claim.sha256,
+                "b_options": options_fingerprint(claim.options),
+            },
+        )
+    if conn.execute(finish, fence | values).rowcount != 1:
         raise _stale(conn, claim.run_id, claim.document_id, claim.attempt)
     old_chunks, old_embedded = replace_chunks(conn, claim.document_id, claim.collection_id, result)
     return move_counters(
@@ -335,29 +334,3 @@ def _finish_portable(
         chunks_delta=new_chunks - old_chunks,
         embedded_delta=new_embedded - old_embedded,
     )
-
-
-def _document_values(
-    claim: Claim, result: ProcessedDocument | None, error: str | None
-) -> dict[str, Any]:
-    common = {"lease_expires_at": None, "finished_at": db_now()}
-    if result is None:
-        # A failed document keeps no chunks (they are deleted with it), so it counts none.
-        return {
-            **common,
-            "state": DocumentState.FAILED.value,
-            "error": error or "failed",
-            "chunk_count": 0,
-            "embedded_count": 0,
-        }
-    embedded = len(result.chunks) if result.embeddings is not None else 0
-    return {
-        **common,
-        "state": DocumentState.DONE.value,
-        "error": None,
-        "chunk_count": len(result.chunks),
-        "embedded_count": embedded,
-        "metadata": result.metadata,
-        "processed_sha256": claim.sha256,
-        "processed_options": options_fingerprint(claim.options),
-    }
