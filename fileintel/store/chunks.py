@@ -6,7 +6,7 @@ this attempt produced, so a redelivered message leaves one set (invariant I).
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, delete, insert
+from sqlalchemy import bindparam, delete
 from sqlalchemy.engine import Connection
 
 from fileintel.models.tables import chunks_t
@@ -19,32 +19,35 @@ def replace_chunks(
 ) -> tuple[int, int]:
     """Delete the document's chunks and insert ``result``'s; return the old counts.
 
-    The portable path (SQLite); PostgreSQL's finish does the same with a binary COPY
-    (``document_work_pg``).
+    On SQLite, the only database the portable finish runs on; PostgreSQL's finish does the
+    same with a binary COPY (``document_work_pg``).
     """
     old, old_embedded = drop_chunks(conn, document_id)
     if result is None:
         # A failed document keeps no stale chunks: search must not return them.
         return old, old_embedded
+    model = result.embedding_model
     rows = []
     for i, chunk in enumerate(result.chunks):
         vector = result.embeddings[i] if result.embeddings is not None else None
         rows.append(
-            {
-                "document_id": document_id,
-                "collection_id": collection_id,
-                "ordinal": chunk.ordinal,
-                "text": chunk.text,
-                "start_offset": chunk.start,
-                "end_offset": chunk.end,
-                "token_count": chunk.token_count,
-                "embedding": to_bytes(vector) if vector is not None else None,
-                "embedding_model": result.embedding_model if vector is not None else None,
-                "embedding_dim": int(vector.shape[0]) if vector is not None else None,
-            }
+            (
+                document_id,
+                collection_id,
+                chunk.ordinal,
+                chunk.text,
+                chunk.start,
+                chunk.end,
+                chunk.token_count,
+                to_bytes(vector) if vector is not None else None,
+                model if vector is not None else None,
+                int(vector.shape[0]) if vector is not None else None,
+            )
         )
     if rows:
-        conn.execute(insert(chunks_t), rows)
+        # The driver's executemany: through Core, binding 43 rows of 10 values cost three
+        # times what SQLite took to insert them.
+        conn.exec_driver_sql(_INSERT_SQLITE, rows)
     return old, old_embedded
 
 
@@ -60,4 +63,20 @@ _DROP = (
     delete(chunks_t)
     .where(chunks_t.c.document_id == bindparam("b_document"))
     .returning(chunks_t.c.embedding_dim)
+)
+
+_COLUMNS = (
+    "document_id",
+    "collection_id",
+    "ordinal",
+    "text",
+    "start_offset",
+    "end_offset",
+    "token_count",
+    "embedding",
+    "embedding_model",
+    "embedding_dim",
+)
+_INSERT_SQLITE = (
+    f"INSERT INTO chunks ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 )
