@@ -21,16 +21,8 @@ from fileintel.workers.actors import DocumentWorker
 from tests.processing.support import Corpus, deliver_outbox
 from tests.processing.test_database_work import queue_corpus
 
-FIELDS = (
-    "collection_id",
-    "text",
-    "start_offset",
-    "end_offset",
-    "token_count",
-    "embedding",
-    "embedding_model",
-    "embedding_dim",
-)
+#: Every column but the keys, in table order (the order ``expected`` builds its tuples in).
+FIELDS = tuple(c.name for c in chunks_t.columns if c.name not in ("id", "document_id", "ordinal"))
 
 
 def stored(engine: Engine, collection_id: str) -> dict[tuple[str, int], tuple[Any, ...]]:
