@@ -1,8 +1,8 @@
 """The portable (SQLite) path's statements for a document's claim and finish, built once.
 
 Each is a Core statement with bind parameters, built at import: on SQLite building and
-caching a Core statement per call cost more CPU than running it (claim + finish 10.4 ms
-of client CPU per document before, about 5 after; ``docs/performance.md``). PostgreSQL
+caching a Core statement per call cost more CPU than running it
+(``benchmarks/bench_document_work.py``, ``docs/performance.md``). PostgreSQL
 has its own hot path (``document_work_pg``). Parameters are prefixed ``b_`` so that none
 shares a name with a column the statement sets.
 
