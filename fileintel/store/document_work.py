@@ -13,13 +13,13 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
-from fileintel.db import db_now, manual_tx, write_tx
+from fileintel.db import manual_tx, write_tx
 from fileintel.errors import StaleRun
 from fileintel.models.states import DocumentState, RunStatus
-from fileintel.models.tables import documents_t, runs_t
+from fileintel.models.tables import documents_t
 from fileintel.models.transitions import Transition
 from fileintel.outbox.writer import add_event
 from fileintel.pipeline import ProcessedDocument
@@ -88,17 +88,6 @@ def _stale(
     return StaleRun(f"document {document_id}", run_id, reason)
 
 
-def _owned_by(claim: Claim) -> list[Any]:
-    """The fence of every write after a claim: same document, run and attempt, in processing."""
-    d = documents_t.c
-    return [
-        d.id == claim.document_id,
-        d.run_id == claim.run_id,
-        d.attempt == claim.attempt,
-        d.state == DocumentState.PROCESSING.value,
-    ]
-
-
 def claim_document(
     conn: Connection, run_id: str, document_id: int, attempt: int, lease_seconds: float
 ) -> Claim:
@@ -151,12 +140,7 @@ def _claim_portable(
     """The claim as Core statements: the document, then the counters (SQLite)."""
     row = conn.execute(
         portable.CLAIM,
-        {
-            "b_document": document_id,
-            "b_run": run_id,
-            "b_attempt": attempt,
-            "b_lease": lease_seconds,
-        },
+        portable.fence(run_id, document_id, attempt) | {"b_lease": lease_seconds},
     ).one_or_none()
     if row is None:
         raise _stale(conn, run_id, document_id, attempt, DocumentState.PENDING)
@@ -170,32 +154,26 @@ def _utc(value: dt.datetime) -> dt.datetime:
 
 def renew_lease(conn: Connection, claim: Claim, lease_seconds: float) -> dt.datetime:
     """Push the lease forward (a heartbeat); StaleRun when the claim was taken away."""
-    d = documents_t.c
     expires = conn.execute(
-        update(documents_t)
-        .where(*_owned_by(claim))
-        .values(lease_expires_at=db_now(lease_seconds))
-        .returning(d.lease_expires_at)
+        portable.RENEW_LEASE, _fence(claim) | {"b_lease": lease_seconds}
     ).scalar_one_or_none()
     if expires is None:
         raise _stale(conn, claim.run_id, claim.document_id, claim.attempt)
-    conn.execute(update(runs_t).where(runs_t.c.id == claim.run_id).values(heartbeat_at=db_now()))
+    conn.execute(portable.RUN_HEARTBEAT, {"b_run": claim.run_id})
     return expires
 
 
 def release_claim(conn: Connection, claim: Claim) -> None:
     """``processing → pending`` for the same attempt, so a retry of the message can claim it."""
-    updated = conn.execute(
-        update(documents_t)
-        .where(*_owned_by(claim))
-        # Dispatched again: the message is retried, and the sweeper resends it if it is lost.
-        .values(state=DocumentState.PENDING.value, lease_expires_at=None, dispatched_at=db_now())
-    ).rowcount
-    if updated != 1:
+    if conn.execute(portable.RELEASE, _fence(claim)).rowcount != 1:
         raise _stale(conn, claim.run_id, claim.document_id, claim.attempt)
     move_counters(
         conn, claim.collection_id, claim.run_id, DocumentState.PROCESSING, DocumentState.PENDING
     )
+
+
+def _fence(claim: Claim) -> dict[str, Any]:
+    return portable.fence(claim.run_id, claim.document_id, claim.attempt)
 
 
 def finish_document(
@@ -307,7 +285,6 @@ def _finish_portable(
     new_embedded: int,
 ) -> Any:
     """The finish as Core statements (SQLite); the run's counters after the move."""
-    fence = {"b_document": claim.document_id, "b_run": claim.run_id, "b_attempt": claim.attempt}
     values: dict[str, Any]
     if result is None:
         finish, values = portable.FINISH_FAILED, {"b_error": error or "failed"}
@@ -322,7 +299,7 @@ def _finish_portable(
                 "b_options": options_fingerprint(claim.options),
             },
         )
-    if conn.execute(finish, fence | values).rowcount != 1:
+    if conn.execute(finish, _fence(claim) | values).rowcount != 1:
         raise _stale(conn, claim.run_id, claim.document_id, claim.attempt)
     old_chunks, old_embedded = replace_chunks(conn, claim.document_id, claim.collection_id, result)
     return move_counters(

@@ -1,16 +1,19 @@
-"""The portable (SQLite) path's statements for a document's claim and finish, built once.
+"""A document's claim, lease and finish as Core statements with bind parameters, built once.
 
-Each is a Core statement with bind parameters, built at import: on SQLite building and
-caching a Core statement per call cost more CPU than running it
-(``benchmarks/bench_document_work.py``, ``docs/performance.md``). PostgreSQL
-has its own hot path (``document_work_pg``). Parameters are prefixed ``b_`` so that none
-shares a name with a column the statement sets.
+SQLite runs the claim and the finish through these (PostgreSQL has its own hot path,
+``document_work_pg``); both backends renew and release a lease with them. Building and
+caching a Core statement per call cost more CPU than running it on SQLite
+(``benchmarks/bench_document_work.py``, ``docs/performance.md``). Parameters are prefixed
+``b_`` so that none shares a name with a column the statement sets.
 
-Every write is fenced like ``document_work``'s: the document must be in the expected state
-for this run and attempt, or the statement changes nothing and the caller raises StaleRun.
+Every write after the claim is fenced by ``OWNED``: the document must still be processing
+for this run and attempt (``fence``), or the statement changes nothing and the caller
+raises StaleRun.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import Float, Integer, bindparam, exists, select, update
 
@@ -50,7 +53,8 @@ CLAIM_CONTEXT = select(
     exists().where(chunks_t.c.document_id == bindparam("b_document")).label("had_chunks"),
 ).where(_r.id == bindparam("b_run"))
 
-_OWNED = update(documents_t).where(
+#: The document, while this run's attempt still owns it (the parameters ``fence`` gives).
+OWNED = update(documents_t).where(
     _d.id == bindparam("b_document"),
     _d.run_id == bindparam("b_run"),
     _d.attempt == bindparam("b_attempt"),
@@ -59,7 +63,7 @@ _OWNED = update(documents_t).where(
 _FINISHED = {"lease_expires_at": None, "finished_at": db_now()}
 
 #: ``processing → done`` with the outcome's counts, metadata and what it was computed from.
-FINISH_DONE = _OWNED.values(
+FINISH_DONE = OWNED.values(
     **_FINISHED,
     state=DocumentState.DONE.value,
     error=None,
@@ -72,10 +76,29 @@ FINISH_DONE = _OWNED.values(
 
 #: ``processing → failed`` with the reason; a failed document keeps no chunks, so it
 #: counts none.
-FINISH_FAILED = _OWNED.values(
+FINISH_FAILED = OWNED.values(
     **_FINISHED,
     state=DocumentState.FAILED.value,
     error=bindparam("b_error", type_=_d.error.type),
     chunk_count=0,
     embedded_count=0,
 )
+
+#: The lease pushed ``b_lease`` seconds forward; returns the new expiry.
+RENEW_LEASE = OWNED.values(lease_expires_at=db_now(bindparam("b_lease", type_=Float))).returning(
+    _d.lease_expires_at
+)
+
+#: The run is alive (a lease was renewed for it).
+RUN_HEARTBEAT = update(runs_t).where(_r.id == bindparam("b_run")).values(heartbeat_at=db_now())
+
+#: ``processing → pending`` for the same attempt, dispatched again: the message is retried,
+#: and the sweeper resends it if it is lost.
+RELEASE = OWNED.values(
+    state=DocumentState.PENDING.value, lease_expires_at=None, dispatched_at=db_now()
+)
+
+
+def fence(run_id: str, document_id: int, attempt: int) -> dict[str, Any]:
+    """The parameters of ``OWNED``."""
+    return {"b_document": document_id, "b_run": run_id, "b_attempt": attempt}
