@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.processing_corpus import generate_corpus
-from benchmarks.processing_runs import register
+from benchmarks.processing_runs import register, request_run
 from benchmarks.scratch import create_database, drop_database
 
 DB_NAME = "fileintel_bench_document_work"
@@ -73,19 +73,14 @@ def one_round(
     """Claim and finish every document of a fresh collection on ``url``."""
     from sqlalchemy import select
 
-    from fileintel.commands.processing import run_options
     from fileintel.db import get_engine, read_tx, write_tx
     from fileintel.models.tables import documents_t
     from fileintel.store.document_work import commit_outcome, take_document
     from fileintel.store.lifecycle import begin_run
-    from fileintel.store.runs import request_processing
 
     engine = get_engine(url)
     collection_id = register(engine, name, paths)
-    with write_tx(engine) as conn:
-        run_id = request_processing(
-            conn, collection_id, options=run_options(False, False, False), actor="benchmark"
-        )
+    run_id = request_run(engine, collection_id)
     with write_tx(engine) as conn:
         begin_run(conn, run_id)
     d = documents_t.c

@@ -81,6 +81,18 @@ class RunTiming:
 POLL_SECONDS = 0.1
 
 
+def request_run(engine: Engine, collection_id: str) -> str:
+    """Request processing of the collection with the defaults (as ``collections process``)."""
+    from fileintel.commands.processing import run_options
+    from fileintel.db import write_tx
+    from fileintel.store.runs import request_processing
+
+    with write_tx(engine) as conn:
+        return request_processing(
+            conn, collection_id, options=run_options(False, False, False), actor="benchmark"
+        )
+
+
 def timed_run(
     engine: Engine, collection_id: str, daemons: Sequence[subprocess.Popen[bytes]] = ()
 ) -> RunTiming:
@@ -91,17 +103,12 @@ def timed_run(
     adds up to a poll interval. Stops with an error as soon as one of ``daemons`` (the
     worker, the relay) has exited.
     """
-    from fileintel.commands.processing import run_options
-    from fileintel.db import read_tx, write_tx
+    from fileintel.db import read_tx
     from fileintel.models.states import CollectionStatus
     from fileintel.models.tables import collections_t
-    from fileintel.store.runs import request_processing
 
     started = time.perf_counter()
-    with write_tx(engine) as conn:
-        run_id = request_processing(
-            conn, collection_id, options=run_options(False, False, False), actor="benchmark"
-        )
+    run_id = request_run(engine, collection_id)
     deadline = started + RUN_TIMEOUT_SECONDS
     c = collections_t.c
     polls = 0
