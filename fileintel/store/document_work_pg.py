@@ -22,9 +22,9 @@ statements written out here, each PREPAREd once per connection (``fileintel.prep
   COMMIT does not wait for the WAL flush. A finish lost in a database crash leaves the
   document ``processing`` under its lease, and the sweeper sends it again when the lease
   expires; nothing outside the database saw it, because the relay makes the WAL durable
-  before it publishes the finish's event (``fileintel.outbox.durable``). A finish that closes the
-  run commits synchronously (``make_durable``): a run, and its collection, is never seen
-  finished and then found unfinished after a crash.
+  before it publishes the finish's event (``fileintel.outbox.durable``). A finish that
+  closes the run commits synchronously (``make_durable``): a run, and its collection, is
+  never seen finished and then found unfinished after a crash.
 
 Every statement keeps the fences of the portable version, and a fence that matches nothing
 makes the whole statement write nothing and return no row (the caller raises ``StaleRun``):

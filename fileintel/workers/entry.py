@@ -25,8 +25,8 @@ from fileintel.workers.middleware import WorkerHeartbeat
 #: the pipeline runs on and a consumer gets the GIL when the worker thread next waits (at
 #: every database round trip): an acknowledgement or a prefetch waits a few milliseconds
 #: more. Measured A/B, six alternations over two runs: worker CPU per document -4%,
-#: documents/s +5% (docs/performance.md).
-#: Worker threads that all compute share the GIL in slices this long.
+#: documents/s +5% (docs/performance.md). Worker threads that all compute share the GIL
+#: in slices this long.
 SWITCH_INTERVAL_SECONDS = 0.05
 
 sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
