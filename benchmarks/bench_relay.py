@@ -46,8 +46,8 @@ import redis
 from benchmarks.scratch import create_database, drop_database
 from fileintel.config import Settings
 from fileintel.db import make_engine
+from fileintel.messaging.broker import build_broker
 from fileintel.outbox.relay import build_relay
-from fileintel.workers.broker import build_broker
 
 REDIS_URL = os.environ.get("FILEINTEL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 DB_NAME = "fileintel_bench_relay"

@@ -28,10 +28,10 @@ from sqlalchemy import Engine, text
 from benchmarks.scratch import create_database, drop_database
 from fileintel.db import make_engine, read_tx, write_tx
 from fileintel.models.states import CollectionStatus
-from fileintel.models.transitions import transition
 from fileintel.store.collections import create_collection, find_collection
 from fileintel.store.runs import request_processing
 from fileintel.store.status import collection_status
+from fileintel.store.transitions import transition
 
 DB_NAME = "fileintel_bench_status"
 TARGET_FACTOR = 2.0

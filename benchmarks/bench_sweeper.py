@@ -24,8 +24,8 @@ It then measures, with the sweeper's real code (``Sweeper.run_once``, default se
     audit's cost is the difference of the medians, once per audit interval.
 
 and prints ``EXPLAIN (ANALYZE, BUFFERS)`` of each of the sweeper's queries exactly as it
-sends them (``fileintel.store.recovery``: ``expired_leases``, ``unsent_dispatch``,
-``unclaimed_dispatches``; ``fileintel.store.run_recovery``: ``runs_needing_attention``, and
+sends them (``fileintel.sweeper.document_rules``: ``expired_leases``, ``unsent_dispatch``,
+``unclaimed_dispatches``; ``fileintel.sweeper.run_rules``: ``runs_needing_attention``, and
 the audit's ``runs_disagreeing``), once while the stuck rows are there and once on the empty
 pass, naming every sequential scan over a large table. Last it states the stuck-detection
 latency the default settings give beside the 75 minutes of the design FileIntel replaced.

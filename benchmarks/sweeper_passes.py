@@ -20,7 +20,7 @@ TARGET_EMPTY_PASS_MS = 200.0
 def new_sweeper(engine: Engine) -> Any:
     """A ``Sweeper`` with the default settings, as ``fileintel scheduler`` builds it."""
     from fileintel.config import Settings
-    from fileintel.sweeper import Sweeper
+    from fileintel.sweeper.sweep import Sweeper
 
     return Sweeper(Settings(database_url=str(engine.url)), engine)
 

@@ -47,8 +47,9 @@ def sweeper_queries(engine: Engine) -> list[tuple[str, str, Any]]:
     """Run each of the sweeper's queries as a pass would; capture (name, SQL, params)."""
     from fileintel.config import Settings
     from fileintel.db import db_now, read_tx
-    from fileintel.store import recovery, run_recovery
-    from fileintel.sweeper import DEFAULT_BATCH_SIZE
+    from fileintel.sweeper import document_rules as recovery
+    from fileintel.sweeper import run_rules as run_recovery
+    from fileintel.sweeper.sweep import DEFAULT_BATCH_SIZE
 
     settings = Settings(database_url=str(engine.url))
     captured: list[tuple[str, Any]] = []

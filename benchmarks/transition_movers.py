@@ -13,8 +13,8 @@ import psycopg2
 from benchmarks.transition_pool import SOURCES, psycopg_dsn
 from fileintel.db import make_engine, write_tx
 from fileintel.models.states import CollectionStatus
-from fileintel.models.transitions import STATUS_CHANGED, transition
-from fileintel.outbox.writer import iso
+from fileintel.store.outbox_rows import iso
+from fileintel.store.transitions import STATUS_CHANGED, transition
 
 # --- the two ways of making one move ------------------------------------------------------
 

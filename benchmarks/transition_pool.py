@@ -9,8 +9,8 @@ from sqlalchemy import make_url
 
 from fileintel.db import make_engine, write_tx
 from fileintel.models.states import CollectionStatus, allowed_sources
-from fileintel.models.transitions import transition
 from fileintel.store.collections import create_collection
+from fileintel.store.transitions import transition
 
 S = CollectionStatus
 NEXT = {S.QUEUED: S.PROCESSING, S.PROCESSING: S.COMPLETED, S.COMPLETED: S.QUEUED}

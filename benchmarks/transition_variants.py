@@ -14,7 +14,7 @@ from benchmarks.transition_pool import SOURCES
 from fileintel.db import db_now, write_tx
 from fileintel.models.states import CollectionStatus
 from fileintel.models.tables import collections_t, outbox_t, status_events_t
-from fileintel.models.transitions import STATUS_CHANGED
+from fileintel.store.transitions import STATUS_CHANGED
 
 # --- candidate improvements (``--variants``): what a faster transition() could do --------
 

@@ -84,8 +84,8 @@ def _events(settings: Settings) -> Check:
 
 
 def _with_db(engine: Engine, settings: Settings) -> list[Check]:
-    from fileintel.leader import lock_holder_exists
     from fileintel.store.liveness import OUTBOX_LAG_WARNING_SECONDS, gather, stuck_collection_count
+    from fileintel.sweeper.leader import lock_holder_exists
 
     with read_tx(engine) as conn:
         facts = gather(conn)

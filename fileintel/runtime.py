@@ -16,9 +16,9 @@ import dramatiq
 
 from fileintel.config import Settings
 from fileintel.db import get_engine, on_outbox_commit
-from fileintel.heartbeats import HeartbeatThread
+from fileintel.messaging.broker import build_broker
+from fileintel.store.heartbeats import HeartbeatThread
 from fileintel.workers.actors import DocumentWorker, register_actors
-from fileintel.workers.broker import build_broker
 from fileintel.workers.middleware import WorkerHeartbeat
 
 log = logging.getLogger("fileintel.runtime")
@@ -61,7 +61,7 @@ class EmbeddedRuntime:
 
     def _sweeper_loop(self, stop: threading.Event) -> None:
         try:
-            from fileintel.sweeper import Sweeper
+            from fileintel.sweeper.sweep import Sweeper
         except ImportError:
             return
         Sweeper(self.settings, self.engine).run_forever(stop)

@@ -33,8 +33,8 @@ from sqlalchemy import Engine, event, select
 from fileintel.db import make_engine, read_tx, write_tx
 from fileintel.models.states import CollectionStatus, is_allowed
 from fileintel.models.tables import collections_t, outbox_t, status_events_t
-from fileintel.models.transitions import STATUS_CHANGED
 from fileintel.store.collections import create_collection
+from fileintel.store.transitions import STATUS_CHANGED
 
 if TYPE_CHECKING:
     from fileintel.store.documents import FileFacts
@@ -179,7 +179,7 @@ def complete_racer(
 ) -> None:
     """A racer for ``race_in_processes``: fenced ``processing → completed``; puts "ok" or
     "<ErrorClass>: <message>"."""
-    from fileintel.models.transitions import transition
+    from fileintel.store.transitions import transition
 
     eng = make_engine(db_url)
     with eng.connect():

@@ -14,10 +14,10 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import Connection, Engine, exc, text
 
+from fileintel.backends.prepared import Prepared, execute
 from fileintel.db import make_engine, manual_tx, read_tx, write_tx
 from fileintel.errors import DatabaseError
 from fileintel.metrics import count_commits, note_transition
-from fileintel.prepared import Prepared, execute
 
 COUNT = Prepared(
     "test_count_notes", (("tag", "text"),), "SELECT $1 AS tag, count(*) AS n FROM t WHERE tag = $1"

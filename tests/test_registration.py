@@ -180,10 +180,10 @@ def test_an_edited_document_of_a_completed_collection_is_flagged(
     from sqlalchemy import update
 
     from fileintel.models.states import CollectionStatus as S
-    from fileintel.models.transitions import transition
     from fileintel.store.collections import find_collection
     from fileintel.store.runs import request_processing
     from fileintel.store.status import collection_status
+    from fileintel.store.transitions import transition
 
     doc = write(tmp_path / "files" / "doc.txt", b"version 1")
     collection_id = make_collection(engine, "c")

@@ -36,8 +36,8 @@ from fileintel.errors import (
 )
 from fileintel.models.states import TRANSITIONS, CollectionStatus, allowed_sources
 from fileintel.models.tables import collections_t, runs_t
-from fileintel.models.transitions import transition
 from fileintel.store.runs import request_processing
+from fileintel.store.transitions import transition
 from tests.helpers import invariant_h_and_o, make_collection
 
 SETTINGS = settings(

@@ -1,4 +1,4 @@
-"""Only ``fileintel/models/transitions.py`` may write a collection's status columns.
+"""Only ``fileintel/store/transitions.py`` may write a collection's status columns.
 
 The check reads every module under ``fileintel/`` as an AST and reports:
 
@@ -26,7 +26,7 @@ GUARDED = frozenset(
 )
 COLLECTION_TABLES = frozenset({"collections_t", "Collection"})
 PACKAGE = Path(__file__).resolve().parents[1] / "fileintel"
-THE_WRITER = PACKAGE / "models" / "transitions.py"
+THE_WRITER = PACKAGE / "store" / "transitions.py"
 
 _SQL_UPDATE = re.compile(
     r"\b(?:UPDATE|INSERT\s+INTO)\s+[\"`]?collections[\"`]?\s+(?P<rest>.*)",
@@ -270,7 +270,7 @@ def test_no_other_module_writes_collection_status() -> None:
         if path != THE_WRITER
         for finding in status_writes(path.read_text(), str(path.relative_to(PACKAGE.parent)))
     ]
-    assert not findings, "status written outside fileintel/models/transitions.py:\n" + "\n".join(
+    assert not findings, "status written outside fileintel/store/transitions.py:\n" + "\n".join(
         map(str, findings)
     )
 

@@ -25,8 +25,8 @@ from fileintel.errors import (
 )
 from fileintel.models.states import CollectionStatus as S
 from fileintel.models.tables import collections_t, outbox_t, runs_t, status_events_t
-from fileintel.models.transitions import transition
 from fileintel.store.runs import request_processing, run_view
+from fileintel.store.transitions import transition
 from tests.helpers import (
     complete_racer,
     invariant_h_and_o,

@@ -27,7 +27,7 @@ from fileintel.logs import configure_logging
 @pass_app
 def scheduler(app: AppContext, interval: float | None, metrics_port: int | None) -> None:
     """Run the sweeper on a timer (one active scheduler at a time; others stand by)."""
-    from fileintel.scheduler import SweepScheduler
+    from fileintel.sweeper.scheduler import SweepScheduler
 
     configure_logging(app.settings.log_format, app.settings.log_level)
     engine = app.engine
@@ -47,7 +47,7 @@ def scheduler(app: AppContext, interval: float | None, metrics_port: int | None)
 @pass_app
 def sweep(app: AppContext, dry_run: bool, as_json: bool) -> None:
     """Run one sweep pass now (the collection/run audit included) and print its decisions."""
-    from fileintel.sweeper import Sweeper
+    from fileintel.sweeper.sweep import Sweeper
 
     result = Sweeper(app.settings, app.engine).run_once(dry_run=dry_run, audit=True)
     if as_json:

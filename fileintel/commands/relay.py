@@ -54,8 +54,8 @@ def relay(
 
     SIGTERM or SIGINT finishes the current batch, then exits 0.
     """
-    from fileintel.heartbeats import HeartbeatThread
     from fileintel.outbox.relay import build_relay
+    from fileintel.store.heartbeats import HeartbeatThread
 
     configure_logging(app.settings.log_format, app.settings.log_level)
     engine = app.engine

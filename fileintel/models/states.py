@@ -1,6 +1,6 @@
 """The state machines: collection statuses, run statuses and document states.
 
-This module only *describes* states and legal moves; ``fileintel.models.transitions`` is the
+This module only *describes* states and legal moves; ``fileintel.store.transitions`` is the
 one place that changes a collection's status, and it asks ``allowed_sources`` which states a
 move may start from. Each state's docstring says which component moves a collection out of it.
 """

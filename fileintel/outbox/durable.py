@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from fileintel.db import SYNC_COMMIT, manual_tx
-from fileintel.outbox.writer import EVENT
+from fileintel.store.outbox_rows import EVENT
 
 #: The topics of the outbox rows that an asynchronous commit writes: the progress events of
 #: a worker's finish (``fileintel.store.progress_events``; ``document_work_pg.ASYNC_BEGIN``).

@@ -26,7 +26,7 @@ import dramatiq
 
 from fileintel.config import Settings
 from fileintel.errors import BrokerError
-from fileintel.workers.broker import message_from_payload
+from fileintel.messaging.broker import message_from_payload
 
 
 class SinkUnavailable(BrokerError):

@@ -20,11 +20,11 @@ from typing import Any
 from sqlalchemy import Engine, and_, bindparam, case, delete, func, select, update
 from sqlalchemy.engine import Connection
 
-from fileintel import prepared
+from fileintel.backends import prepared
 from fileintel.config import DEFAULT_RELAY_MAX_ATTEMPTS
 from fileintel.db import ASYNC_COMMIT, BEGIN_PREFIX, db_now, write_tx
 from fileintel.models.tables import outbox_t
-from fileintel.outbox.writer import DISPATCH, EVENT
+from fileintel.store.outbox_rows import DISPATCH, EVENT
 
 #: Backoff after a failed publish: 1 s, 2 s, 4 s ... capped at 5 minutes.
 BACKOFF_BASE_SECONDS = 1.0

@@ -67,7 +67,7 @@ from fileintel.outbox.publishers import (
     RedisStreamSink,
     SinkUnavailable,
 )
-from fileintel.outbox.writer import DISPATCH, EVENT
+from fileintel.store.outbox_rows import DISPATCH, EVENT
 
 log = logging.getLogger("fileintel.relay")
 
@@ -386,7 +386,7 @@ def build_relay(
 ) -> Relay:
     """A relay for these settings: the Redis Stream (or no events sink) and the broker."""
     if broker is None:
-        from fileintel.workers.broker import build_broker
+        from fileintel.messaging.broker import build_broker
 
         broker = build_broker(settings.broker_url)
     events: Publisher = RedisStreamSink(settings) if settings.events_url else NullEventSink()

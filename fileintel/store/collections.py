@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from fileintel.errors import InputError, NotFound
 from fileintel.models.states import CollectionStatus
 from fileintel.models.tables import collections_t
-from fileintel.models.transitions import record_creation
+from fileintel.store.transitions import record_creation
 
 MAX_NAME_LENGTH = 200
 

@@ -20,8 +20,6 @@ from fileintel.db import manual_tx, write_tx
 from fileintel.errors import StaleRun
 from fileintel.models.states import DocumentState, RunStatus
 from fileintel.models.tables import documents_t
-from fileintel.models.transitions import Transition
-from fileintel.outbox.writer import add_event
 from fileintel.pipeline import ProcessedDocument
 from fileintel.store import document_work_pg
 from fileintel.store import document_work_portable as portable
@@ -32,7 +30,9 @@ from fileintel.store.lifecycle import (
     options_fingerprint,
     run_is_finished,
 )
+from fileintel.store.outbox_rows import add_event
 from fileintel.store.progress_events import progress_payload, with_counters
+from fileintel.store.transitions import Transition
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 ``fileintel.store.document_work`` states what claiming and finishing a document mean and
 runs them on SQLite with Core statements. On PostgreSQL a worker spends its database time
 in round trips, parsing and planning, not in the rows, so the same writes are two
-statements written out here, each PREPAREd once per connection (``fileintel.prepared``):
+statements written out here, each PREPAREd once per connection (``fileintel.backends.prepared``):
 
 - **claim**: takes the document, moves the collection's and the run's counters and returns
   the run's options, the collection's name and whether the document has chunks. Sent as
@@ -46,11 +46,11 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from fileintel.backends.prepared import Prepared, execute
 from fileintel.db import ASYNC_COMMIT, BEGIN_PREFIX, SYNC_COMMIT, mark_outbox_written
 from fileintel.models.states import DocumentState
 from fileintel.pipeline import ProcessedDocument
 from fileintel.pipeline.embedding import to_bytes
-from fileintel.prepared import Prepared, execute
 
 #: How a finish opens its transaction (``db.manual_tx``): its commit does not wait for the
 #: WAL flush, as the claim's does not (see above).

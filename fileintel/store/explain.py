@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from fileintel.db import db_now
 from fileintel.models.states import TRANSITIONS, CollectionStatus, DocumentState, RunStatus
 from fileintel.models.tables import documents_t, run_notes_t, runs_t
-from fileintel.outbox.writer import iso
+from fileintel.store.outbox_rows import iso
 from fileintel.store.status import history
 
 SHOWN = 10

@@ -1,7 +1,7 @@
 """A run's life: start (fan out), finish (the last document closes it), cancel, fail.
 
 Each function runs inside the caller's transaction and composes the collection's status
-change (through ``fileintel.models.transitions``) with the run row and the outbox rows that
+change (through ``fileintel.store.transitions``) with the run row and the outbox rows that
 must commit with it. Lock order everywhere is collection row, then run row, so a cancel and
 a finishing worker queue up instead of deadlocking.
 """
@@ -22,8 +22,8 @@ from fileintel.errors import NotFound, StaleRun
 from fileintel.messaging import DOCUMENTS_QUEUE, PROCESS_DOCUMENT_ACTOR
 from fileintel.models.states import CollectionStatus, DocumentState, RunStatus, final_status
 from fileintel.models.tables import collections_t, documents_t, runs_t
-from fileintel.models.transitions import Transition, transition
-from fileintel.outbox.writer import add_dispatches, dispatch_message
+from fileintel.store.outbox_rows import add_dispatches, dispatch_message
+from fileintel.store.transitions import Transition, transition
 
 
 def options_fingerprint(options: dict[str, Any]) -> str:

@@ -7,13 +7,19 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.engine import Connection
 
 from fileintel.db import db_now
-from fileintel.models.states import CollectionStatus, DocumentState
+from fileintel.models.states import CollectionStatus, DocumentState, RunStatus
 from fileintel.models.tables import collections_t, documents_t, outbox_t, runs_t
-from fileintel.store.recovery import document_run_is_processing
+
+
+def document_run_is_processing() -> Any:
+    """Only documents of runs still processing: a cancelled run's leftovers are not work."""
+    r = runs_t.c
+    return exists().where(r.id == documents_t.c.run_id, r.status == RunStatus.PROCESSING.value)
+
 
 #: The outbox is "not draining" when its oldest due row waits longer than this.
 OUTBOX_LAG_WARNING_SECONDS = 30.0
@@ -112,7 +118,7 @@ class LivenessFacts:
 
 def gather(conn: Connection) -> LivenessFacts:
     """Read the liveness facts in a handful of indexed queries."""
-    from fileintel.heartbeats import seen_recently
+    from fileintel.store.heartbeats import seen_recently
 
     return LivenessFacts(
         expired=expired_leases_by_collection(conn),

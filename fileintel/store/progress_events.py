@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Connection
 
 from fileintel.models.states import DocumentState
-from fileintel.outbox.writer import add_event, iso, new_event_id
+from fileintel.store.outbox_rows import add_event, iso, new_event_id
 
 if TYPE_CHECKING:  # document_work imports this module
     from fileintel.store.document_work import Claim

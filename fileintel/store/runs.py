@@ -19,8 +19,8 @@ from fileintel.errors import AlreadyProcessing, InputError, NotFound, StateError
 from fileintel.messaging import RUNS_QUEUE, START_RUN_ACTOR
 from fileintel.models.states import CollectionStatus, DocumentState, RunStatus
 from fileintel.models.tables import collections_t, documents_t, runs_t
-from fileintel.models.transitions import Transition, transition
-from fileintel.outbox.writer import add_dispatch, iso
+from fileintel.store.outbox_rows import add_dispatch, iso
+from fileintel.store.transitions import Transition, transition
 
 PROCESS = "process"
 RETRY = "retry"

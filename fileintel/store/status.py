@@ -12,8 +12,8 @@ from sqlalchemy.engine import Connection
 from fileintel.db import db_now
 from fileintel.models.states import CollectionStatus
 from fileintel.models.tables import collections_t, runs_t, status_events_t
-from fileintel.outbox.writer import iso
 from fileintel.store.liveness import LivenessFacts, gather
+from fileintel.store.outbox_rows import iso
 from fileintel.store.runs import counters
 from fileintel.store.warnings import Warning, counter_warnings, liveness_warnings
 

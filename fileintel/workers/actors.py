@@ -33,6 +33,7 @@ from fileintel.messaging import (
     RUNS_QUEUE,
     START_RUN_ACTOR,
 )
+from fileintel.messaging.broker import MAX_RETRIES
 from fileintel.metrics import DOCUMENT_SECONDS
 from fileintel.pipeline import PipelineOptions, ProcessedDocument, process_file
 from fileintel.pipeline.embedding import Embedder, get_embedder
@@ -43,7 +44,6 @@ from fileintel.store.document_work import (
     take_document,
 )
 from fileintel.store.lifecycle import begin_run
-from fileintel.workers.broker import MAX_RETRIES
 from fileintel.workers.leases import LeaseKeeper
 
 log = logging.getLogger("fileintel.worker")

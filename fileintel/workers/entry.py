@@ -13,9 +13,9 @@ import dramatiq
 
 from fileintel.config import load_settings
 from fileintel.logs import configure_logging
+from fileintel.messaging.broker import build_broker
 from fileintel.metrics import count_commits, serve
 from fileintel.workers.actors import DocumentWorker, register_actors
-from fileintel.workers.broker import build_broker
 from fileintel.workers.middleware import WorkerHeartbeat
 
 #: The interpreter's thread switch interval in a worker process, in seconds. At Python's

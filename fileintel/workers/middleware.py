@@ -8,7 +8,7 @@ import dramatiq
 from dramatiq.middleware import Middleware
 from sqlalchemy import Engine
 
-from fileintel.heartbeats import HeartbeatThread
+from fileintel.store.heartbeats import HeartbeatThread
 
 
 class WorkerHeartbeat(Middleware):

@@ -12,8 +12,8 @@ from sqlalchemy import Engine, func, select
 from fileintel.db import make_engine, on_outbox_commit, read_tx, write_tx
 from fileintel.messaging import DOCUMENTS_QUEUE, PROCESS_DOCUMENT_ACTOR
 from fileintel.models.tables import outbox_t
-from fileintel.outbox.writer import add_dispatch
 from fileintel.store.collections import create_collection
+from fileintel.store.outbox_rows import add_dispatch
 
 
 def dispatch(engine: Engine) -> None:

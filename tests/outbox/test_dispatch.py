@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import Engine
 
 from fileintel.db import write_tx
+from fileintel.messaging.broker import build_broker
 from fileintel.outbox.publishers import BrokerDispatcher, NullEventSink, prepare_message
 from fileintel.outbox.relay import Relay
-from fileintel.outbox.writer import add_dispatch, dispatch_message
-from fileintel.workers.broker import build_broker
+from fileintel.store.outbox_rows import add_dispatch, dispatch_message
 
 QueueLength = Callable[[str], int]
 

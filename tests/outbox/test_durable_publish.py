@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 from fileintel.db import manual_tx
 from fileintel.outbox.durable import FLUSH_COMMITTED
 from fileintel.outbox.publishers import Outcome
-from fileintel.outbox.writer import add_event, new_event_id
+from fileintel.store.outbox_rows import add_event, new_event_id
 from tests.helpers import on_statements
 from tests.outbox.support import RecordingSink, add_events
 from tests.outbox.test_relay import make_relay

@@ -7,12 +7,12 @@ import json
 from sqlalchemy import Engine
 
 from fileintel.db import write_tx
+from fileintel.messaging.broker import build_broker
 from fileintel.models.states import CollectionStatus
-from fileintel.models.transitions import transition
 from fileintel.outbox.publishers import RedisStreamSink, stream_fields
 from fileintel.outbox.relay import build_relay
-from fileintel.outbox.writer import add_event, new_event_id
-from fileintel.workers.broker import build_broker
+from fileintel.store.outbox_rows import add_event, new_event_id
+from fileintel.store.transitions import transition
 from tests.outbox.support import (
     add_events,
     busy_collection,
@@ -138,7 +138,7 @@ def test_a_redis_outage_parks_nothing_and_the_backlog_drains_afterwards(
 
 
 def test_dispatches_flow_while_the_events_sink_is_down(engine: Engine, db_url: str) -> None:
-    from fileintel.outbox.writer import add_dispatch
+    from fileintel.store.outbox_rows import add_dispatch
 
     add_events(engine, "c", 3)
     with write_tx(engine) as conn:

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import Engine, select, text, update
 
 from fileintel.db import db_now, make_engine, read_tx, write_tx
+from fileintel.messaging.broker import build_broker
 from fileintel.models.tables import outbox_t
 from fileintel.outbox import queries
 from fileintel.outbox.publishers import BrokerDispatcher, NullEventSink
 from fileintel.outbox.relay import Relay
-from fileintel.outbox.writer import add_dispatches, add_event, dispatch_message, new_event_id
-from fileintel.workers.broker import build_broker
+from fileintel.store.outbox_rows import add_dispatches, add_event, dispatch_message, new_event_id
 from tests.outbox.support import (
     RecordingSink,
     RejectingSink,

@@ -14,8 +14,8 @@ from collections import Counter
 from collections.abc import Callable
 
 from fileintel.db import make_engine
+from fileintel.messaging.broker import build_broker
 from fileintel.outbox.relay import Relay, RelayResult, build_relay
-from fileintel.workers.broker import build_broker
 from tests.outbox.support import (
     busy_collection,
     cycle,

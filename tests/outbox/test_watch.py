@@ -14,12 +14,12 @@ from sqlalchemy import Engine
 from fileintel.cli import main
 from fileintel.db import write_tx
 from fileintel.errors import BrokerError
+from fileintel.messaging.broker import build_broker
 from fileintel.models.states import CollectionStatus
-from fileintel.models.transitions import transition
 from fileintel.outbox.follow import StreamFollower, follow_collection, follow_status_events
 from fileintel.outbox.relay import build_relay
-from fileintel.outbox.writer import add_event, new_event_id
-from fileintel.workers.broker import build_broker
+from fileintel.store.outbox_rows import add_event, new_event_id
+from fileintel.store.transitions import transition
 from tests.outbox.support import busy_collection, fileintel, settings_for, wait_for
 
 S = CollectionStatus

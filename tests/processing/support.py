@@ -33,9 +33,9 @@ from fileintel.db import db_now, read_tx, write_tx
 from fileintel.errors import DocumentError
 from fileintel.messaging import PROCESS_DOCUMENT_ACTOR, START_RUN_ACTOR
 from fileintel.models.tables import chunks_t, collections_t, documents_t, outbox_t, runs_t
-from fileintel.outbox.writer import DISPATCH
 from fileintel.pipeline import PipelineOptions, process_file
 from fileintel.pipeline.pdfgen import write_minimal_pdf
+from fileintel.store.outbox_rows import DISPATCH
 from fileintel.workers.actors import DocumentWorker
 from tests.helpers import wait_for  # noqa: F401 - re-exported for the suite
 from tests.processes import (  # noqa: F401 - re-exported for the suite

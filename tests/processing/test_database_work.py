@@ -19,7 +19,6 @@ from fileintel.db import read_tx, write_tx
 from fileintel.errors import StaleRun
 from fileintel.models.tables import status_events_t
 from fileintel.pipeline import ProcessedDocument, get_embedder, process_file
-from fileintel.store import recovery
 from fileintel.store.collections import create_collection
 from fileintel.store.document_work import (
     Claim,
@@ -32,6 +31,7 @@ from fileintel.store.documents import list_documents, register_documents, scan_p
 from fileintel.store.lifecycle import cancel_run
 from fileintel.store.runs import RETRY, request_processing
 from fileintel.store.status import collection_status
+from fileintel.sweeper import document_rules as recovery
 from fileintel.workers.actors import DocumentWorker, pipeline_options
 from tests.helpers import invariant_h_and_o
 from tests.processing.support import (

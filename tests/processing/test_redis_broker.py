@@ -13,8 +13,8 @@ from dramatiq.common import dq_name
 
 from fileintel.commands.processing import POLL_MS
 from fileintel.messaging import DOCUMENTS_QUEUE
-from fileintel.workers.broker import build_broker
-from fileintel.workers.redis_broker import (
+from fileintel.messaging.broker import build_broker
+from fileintel.messaging.redis_consumer import (
     DELAY_QUEUE_POLL_MS,
     AckDrivenConsumer,
     FileIntelRedisBroker,

@@ -34,13 +34,13 @@ from fileintel.models.tables import (
     run_notes_t,
     runs_t,
 )
-from fileintel.models.transitions import transition
-from fileintel.outbox.writer import DISPATCH
 from fileintel.pipeline import ProcessedDocument, TextChunk
 from fileintel.store.document_work import Claim, claim_document
 from fileintel.store.lifecycle import begin_run
+from fileintel.store.outbox_rows import DISPATCH
 from fileintel.store.runs import request_processing
-from fileintel.sweeper import Sweeper
+from fileintel.store.transitions import transition
+from fileintel.sweeper.sweep import Sweeper
 from tests.helpers import make_collection
 from tests.helpers import wait_for as wait_for  # re-exported for the sweeper's tests
 
@@ -288,7 +288,7 @@ def sweep_lock_holders(pg_url: str) -> int:
     """How many sessions hold the sweep lock in ``pg_url``'s database (pg_locks)."""
     from sqlalchemy import create_engine, text
 
-    from fileintel.leader import SWEEP_LOCK_KEY
+    from fileintel.sweeper.leader import SWEEP_LOCK_KEY
 
     engine = create_engine(pg_url)
     try:

@@ -17,7 +17,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
 from fileintel.db import db_now, make_engine, read_tx
-from fileintel.store import recovery, run_recovery
+from fileintel.sweeper import document_rules as recovery
+from fileintel.sweeper import run_rules as run_recovery
 from tests.helpers import on_statements
 
 TIMEOUT = dt.timedelta(seconds=120)

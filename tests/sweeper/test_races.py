@@ -21,9 +21,9 @@ from fileintel.db import make_engine, read_tx, write_tx
 from fileintel.errors import StaleRun
 from fileintel.messaging import PROCESS_DOCUMENT_ACTOR
 from fileintel.models.tables import run_notes_t
-from fileintel.store import recovery
 from fileintel.store.document_work import finish_document
-from fileintel.sweeper import Sweeper, SweepResult
+from fileintel.sweeper import document_rules as recovery
+from fileintel.sweeper.sweep import Sweeper, SweepResult
 from fileintel.workers.leases import LeaseKeeper
 from tests.helpers import invariant_h_and_o
 from tests.sweeper.support import (

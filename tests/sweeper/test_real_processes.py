@@ -161,7 +161,7 @@ def unpublished(engine: Engine) -> int:
 
 def workers_seen(engine: Engine) -> bool:
     """True once a worker process has written its heartbeat (it has booted)."""
-    from fileintel.heartbeats import seen_recently
+    from fileintel.store.heartbeats import seen_recently
 
     with read_tx(engine) as conn:
         return bool(seen_recently(conn, "worker"))

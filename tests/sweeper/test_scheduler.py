@@ -19,10 +19,10 @@ import pytest
 from sqlalchemy import Engine, create_engine, func, select, text
 
 from fileintel.db import make_engine, read_tx
-from fileintel.heartbeats import seen_recently
-from fileintel.leader import LeaderLock, lock_holder_exists
 from fileintel.models.tables import outbox_t
-from fileintel.scheduler import SweepScheduler
+from fileintel.store.heartbeats import seen_recently
+from fileintel.sweeper.leader import LeaderLock, lock_holder_exists
+from fileintel.sweeper.scheduler import SweepScheduler
 from tests.services import PG_ADMIN_URL
 from tests.sweeper.processes import (
     cli,

@@ -40,7 +40,8 @@ from sqlalchemy.engine import Connection
 from fileintel.config import Settings
 from fileintel.db import db_now, read_tx, write_tx
 from fileintel.errors import StateError
-from fileintel.store import recovery, run_recovery
+from fileintel.sweeper import document_rules as recovery
+from fileintel.sweeper import run_rules as run_recovery
 
 log = logging.getLogger("fileintel.sweeper")
 

@@ -1,7 +1,7 @@
 """``fileintel scheduler``: APScheduler runs the sweep every few seconds, one leader at a time.
 
 Every scheduler process ticks on the same interval. A tick first tries to take the sweep
-lock (``fileintel.leader``); the holder sweeps, the others stand by and log nothing. When
+lock (``fileintel.sweeper.leader``); the holder sweeps, the others stand by and log nothing. When
 the leader dies its lock goes with it, and a standby takes over at its next tick, so the
 gap is at most one interval. Coalescing and ``max_instances=1`` keep a slow sweep from
 piling up runs. Outbox retention runs here too, every ``RETENTION_EVERY`` ticks.
@@ -18,9 +18,9 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import Engine
 
 from fileintel.config import Settings
-from fileintel.heartbeats import HeartbeatThread
-from fileintel.leader import LeaderLock
-from fileintel.sweeper import Sweeper, SweepResult
+from fileintel.store.heartbeats import HeartbeatThread
+from fileintel.sweeper.leader import LeaderLock
+from fileintel.sweeper.sweep import Sweeper, SweepResult
 
 log = logging.getLogger("fileintel.scheduler")
 

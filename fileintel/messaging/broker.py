@@ -58,7 +58,7 @@ def build_broker(url: str) -> dramatiq.Broker:
     middleware = middleware_stack()
     broker: dramatiq.Broker
     if scheme in ("redis", "rediss"):
-        from fileintel.workers.redis_broker import FileIntelRedisBroker
+        from fileintel.messaging.redis_consumer import FileIntelRedisBroker
 
         broker = FileIntelRedisBroker(url=url, middleware=middleware, namespace="fileintel")
     elif scheme in ("amqp", "amqps"):

@@ -31,7 +31,7 @@ from fileintel.db import db_now, mark_outbox_written
 from fileintel.errors import ConcurrentUpdate, InvalidTransition, NotFound, StaleRun
 from fileintel.models.states import CollectionStatus, allowed_sources
 from fileintel.models.tables import collections_t, status_events_t
-from fileintel.outbox.writer import add_event, iso, new_event_id
+from fileintel.store.outbox_rows import add_event, iso, new_event_id
 
 STATUS_CHANGED = "collection.status_changed"
 

@@ -28,10 +28,10 @@ from fileintel.db import db_now
 from fileintel.messaging import RUNS_QUEUE, START_RUN_ACTOR
 from fileintel.models.states import CollectionStatus, RunStatus
 from fileintel.models.tables import collections_t, runs_t
-from fileintel.models.transitions import transition
-from fileintel.outbox.writer import add_dispatch
 from fileintel.store.lifecycle import fail_run, finalize_run, run_is_finished
-from fileintel.store.recovery import ACTOR, add_note
+from fileintel.store.outbox_rows import add_dispatch
+from fileintel.store.transitions import transition
+from fileintel.sweeper.document_rules import ACTOR, add_note
 
 OPEN_RUN = [RunStatus.QUEUED.value, RunStatus.PROCESSING.value]
 OPEN_COLLECTION = [CollectionStatus.QUEUED.value, CollectionStatus.PROCESSING.value]
