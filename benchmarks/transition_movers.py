@@ -12,9 +12,9 @@ import psycopg2
 
 from benchmarks.transition_pool import SOURCES, psycopg_dsn
 from fileintel.db import make_engine, write_tx
+from fileintel.models.events import STATUS_CHANGED, iso
 from fileintel.models.states import CollectionStatus
-from fileintel.store.outbox_rows import iso
-from fileintel.store.transitions import STATUS_CHANGED, transition
+from fileintel.store.transitions import transition
 
 # --- the two ways of making one move ------------------------------------------------------
 

@@ -12,9 +12,9 @@ from sqlalchemy import bindparam, create_engine, insert, update
 from benchmarks.transition_movers import FileIntelMover, event_payload
 from benchmarks.transition_pool import SOURCES
 from fileintel.db import db_now, write_tx
+from fileintel.models.events import STATUS_CHANGED
 from fileintel.models.states import CollectionStatus
 from fileintel.models.tables import collections_t, outbox_t, status_events_t
-from fileintel.store.transitions import STATUS_CHANGED
 
 # --- candidate improvements (``--variants``): what a faster transition() could do --------
 

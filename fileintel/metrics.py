@@ -1,24 +1,15 @@
 """Prometheus metrics for workers, the relay and the scheduler (``--metrics-port``).
 
 Counters that describe database changes (transitions) are counted when the transaction
-commits, not when the statement runs, so a rolled-back change is never counted. Gauges
-that describe the shared state (outbox backlog, stuck collections) are read from the
-database at scrape time.
+commits, not when the statement runs, so a rolled-back change is never counted. The gauges
+read from the database at scrape time, and the HTTP endpoint, are in ``metrics_server``.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-from typing import Any
-
-from prometheus_client import REGISTRY, Counter, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client import Counter, Histogram
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import Connection
-
-log = logging.getLogger("fileintel.metrics")
 
 TRANSITIONS = Counter(
     "fileintel_transitions_total",
@@ -56,46 +47,3 @@ def count_commits(engine: Engine) -> None:
     if not event.contains(engine, "commit", _on_commit):
         event.listen(engine, "commit", _on_commit)
         event.listen(engine, "rollback", _on_rollback)
-
-
-class DatabaseCollector(Collector):
-    """Scrape-time gauges read from the database: backlog, lag, stuck collections."""
-
-    def __init__(self, engine: Engine):
-        self.engine = engine
-
-    def collect(self) -> Iterator[Any]:
-        from fileintel.db import read_tx
-        from fileintel.store.liveness import outbox_facts, stuck_collection_count
-
-        try:
-            with read_tx(self.engine) as conn:
-                facts = outbox_facts(conn)
-                stuck = stuck_collection_count(conn)
-        except Exception as e:  # a scrape must not fail because the database is away
-            log.warning("metrics: cannot read the database: %s", e)
-            return
-        yield GaugeMetricFamily(
-            "fileintel_outbox_backlog", "Unpublished outbox rows", value=facts.backlog
-        )
-        yield GaugeMetricFamily(
-            "fileintel_outbox_parked", "Outbox rows parked after failing", value=facts.parked
-        )
-        yield GaugeMetricFamily(
-            "fileintel_outbox_lag_seconds",
-            "How long the oldest due, unparked outbox row has waited for the relay",
-            value=facts.lag_seconds or 0.0,
-        )
-        yield GaugeMetricFamily(
-            "fileintel_stuck_collections",
-            "Collections with an expired lease or a status/run mismatch",
-            value=stuck,
-        )
-
-
-def serve(port: int, engine: Engine) -> None:
-    """Expose /metrics on ``port`` (in a background thread) for this process."""
-    count_commits(engine)
-    REGISTRY.register(DatabaseCollector(engine))
-    start_http_server(port)
-    log.info("metrics on :%d/metrics", port)

@@ -17,7 +17,9 @@ import dramatiq
 from fileintel.config import Settings
 from fileintel.db import get_engine, on_outbox_commit
 from fileintel.messaging.broker import build_broker
+from fileintel.outbox.relay import build_relay
 from fileintel.store.heartbeats import HeartbeatThread
+from fileintel.sweeper.sweep import Sweeper
 from fileintel.workers.actors import DocumentWorker, register_actors
 from fileintel.workers.middleware import WorkerHeartbeat
 
@@ -48,7 +50,6 @@ class EmbeddedRuntime:
         ]
 
     def _relay_loop(self, stop: threading.Event) -> None:
-        from fileintel.outbox.relay import build_relay
 
         relay = build_relay(self.settings, self.engine, broker=self.broker)
         # Every commit in this process that wrote outbox rows wakes the relay at once: on
@@ -60,10 +61,6 @@ class EmbeddedRuntime:
             remove()
 
     def _sweeper_loop(self, stop: threading.Event) -> None:
-        try:
-            from fileintel.sweeper.sweep import Sweeper
-        except ImportError:
-            return
         Sweeper(self.settings, self.engine).run_forever(stop)
 
     def start(self) -> None:

@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import Engine, event, select
 
 from fileintel.db import make_engine, read_tx, write_tx
+from fileintel.models.events import STATUS_CHANGED
 from fileintel.models.states import CollectionStatus, is_allowed
 from fileintel.models.tables import collections_t, outbox_t, status_events_t
 from fileintel.store.collections import create_collection
-from fileintel.store.transitions import STATUS_CHANGED
 
 if TYPE_CHECKING:
     from fileintel.store.documents import FileFacts

@@ -1,4 +1,4 @@
-"""``db.manual_tx`` and ``prepared``: the hot paths' fewer round trips, on real PostgreSQL.
+"""``manual_tx`` and ``prepared``: the hot paths' fewer round trips, on real PostgreSQL.
 
 A transaction that the caller begins itself must still commit only on success, roll back
 on any error, and never hand the pool a connection that is inside a transaction. Prepared
@@ -14,8 +14,9 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import Connection, Engine, exc, text
 
+from fileintel.backends.postgresql_session import manual_tx
 from fileintel.backends.prepared import Prepared, execute
-from fileintel.db import make_engine, manual_tx, read_tx, write_tx
+from fileintel.db import make_engine, read_tx, write_tx
 from fileintel.errors import DatabaseError
 from fileintel.metrics import count_commits, note_transition
 

@@ -1,6 +1,9 @@
-"""Only ``fileintel/store/transitions.py`` may write a collection's status columns.
+"""Only the transition rule may write a collection's status columns.
 
-The check reads every module under ``fileintel/`` as an AST and reports:
+The rule is ``fileintel/store/transitions.py``; the statements it runs are each backend's
+``move_collection`` (a method in ``fileintel/backends/*.py``, a named query in
+``postgresql.sql``), which nothing else calls. The check reads every module under
+``fileintel/`` as an AST, and every named query as SQL text, and reports:
 
 - SQLAlchemy ``update(collections_t)`` / ``insert(collections_t)`` (or ``Collection``,
   ``collections_t.update()``) statements whose ``.values(...)`` set a guarded column, by
@@ -21,12 +24,16 @@ from pathlib import Path
 
 import pytest
 
+from fileintel.backends.postgresql_queries import load
+
 GUARDED = frozenset(
     {"status", "previous_status", "status_updated_at", "current_run_id", "version", "last_seq"}
 )
 COLLECTION_TABLES = frozenset({"collections_t", "Collection"})
 PACKAGE = Path(__file__).resolve().parents[1] / "fileintel"
 THE_WRITER = PACKAGE / "store" / "transitions.py"
+#: The backends' statements of the transition: allowed to write, called only by THE_WRITER.
+STATEMENT = "move_collection"
 
 _SQL_UPDATE = re.compile(
     r"\b(?:UPDATE|INSERT\s+INTO)\s+[\"`]?collections[\"`]?\s+(?P<rest>.*)",
@@ -261,25 +268,58 @@ def package_modules() -> list[Path]:
     return sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
 
 
+def _statement_lines(source: str) -> set[int]:
+    """The lines of the backends' ``move_collection`` methods in ``source``."""
+    lines: set[int] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef) and node.name == STATEMENT:
+            lines.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+    return lines
+
+
+def named_query_writes() -> dict[str, list[Finding]]:
+    """The status writes of each named query of the PostgreSQL backend."""
+    return {
+        name: status_writes(repr(sql), f"postgresql.sql:{name}") for name, sql in load().items()
+    }
+
+
 def test_no_other_module_writes_collection_status() -> None:
     modules = package_modules()
     assert THE_WRITER in modules and len(modules) > 10
-    findings = [
-        finding
-        for path in modules
-        if path != THE_WRITER
-        for finding in status_writes(path.read_text(), str(path.relative_to(PACKAGE.parent)))
+    findings = []
+    for path in modules:
+        if path == THE_WRITER:
+            continue
+        source = path.read_text()
+        allowed = _statement_lines(source) if path.parent.name == "backends" else set()
+        where = str(path.relative_to(PACKAGE.parent))
+        findings += [f for f in status_writes(source, where) if f.line not in allowed]
+    for name, found in named_query_writes().items():
+        if name != STATEMENT:
+            findings += found
+    assert not findings, "status written outside the transition:\n" + "\n".join(map(str, findings))
+
+
+def test_only_the_transition_calls_the_backends_statement() -> None:
+    callers = [
+        str(path.relative_to(PACKAGE.parent))
+        for path in package_modules()
+        if f".{STATEMENT}(" in path.read_text()
     ]
-    assert not findings, "status written outside fileintel/store/transitions.py:\n" + "\n".join(
-        map(str, findings)
-    )
+    assert callers == [str(THE_WRITER.relative_to(PACKAGE.parent))]
 
 
 def test_the_transition_module_is_recognised_as_a_writer() -> None:
-    """The real writer is found, so the check is not vacuously passing."""
-    findings = status_writes(THE_WRITER.read_text())
-    what = " ".join(f.what for f in findings)
+    """The real writers are found, so the check is not vacuously passing."""
+    created = " ".join(f.what for f in status_writes(THE_WRITER.read_text()))
+    assert "status" in created and "last_seq" in created
+    sqlite = (PACKAGE / "backends" / "sqlite.py").read_text()
+    moved = [f for f in status_writes(sqlite) if f.line in _statement_lines(sqlite)]
+    what = " ".join(f.what for f in moved)
     assert "status" in what and "last_seq" in what and "current_run_id" in what
+    pg = " ".join(f.what for f in named_query_writes()[STATEMENT])
+    assert "status" in pg and "last_seq" in pg and "current_run_id" in pg
 
 
 # -- the checker itself -------------------------------------------------------------------

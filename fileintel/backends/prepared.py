@@ -17,7 +17,7 @@ pooler in session mode (the relay's LISTEN needs that too).
 SQLAlchemy's statement and result handling cost a worker about 0.2 ms of CPU per call, a
 few percent of a document's cost, for nothing these statements use. Driver errors are
 raised as SQLAlchemy's (``exc.DBAPIError`` and its subclasses), as ``exec_driver_sql``
-would raise them; a connection they leave broken is discarded by ``db.manual_tx``.
+would raise them; a connection they leave broken is discarded by ``postgresql_session.manual_tx``.
 """
 
 from __future__ import annotations
@@ -30,10 +30,11 @@ from typing import Any
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection
 
+from fileintel.backends.postgresql_session import TX_INERROR, transaction_status
+
 _DUPLICATE_PREPARED = "42P05"
 _UNKNOWN_PREPARED = "26000"
 _INFO_KEY = "fileintel.prepared"
-_STATUS_INERROR = 3  # psycopg2.extensions.TRANSACTION_STATUS_INERROR
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,7 @@ def execute(
 
 
 def _transaction_failed(conn: Connection) -> bool:
-    dbapi = conn.connection.dbapi_connection
-    return bool(dbapi is not None and dbapi.get_transaction_status() == _STATUS_INERROR)
+    return transaction_status(conn) == TX_INERROR
 
 
 def _pgcode(e: exc.DBAPIError) -> str | None:

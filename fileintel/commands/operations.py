@@ -32,7 +32,7 @@ def scheduler(app: AppContext, interval: float | None, metrics_port: int | None)
     configure_logging(app.settings.log_format, app.settings.log_level)
     engine = app.engine
     if metrics_port:
-        from fileintel.metrics import serve
+        from fileintel.metrics_server import serve
 
         serve(metrics_port, engine)
     stop = threading.Event()

@@ -6,7 +6,7 @@ import click
 
 from fileintel.commands.common import JSON_OPTION, AppContext, pass_app, print_json
 from fileintel.db import read_tx, write_tx
-from fileintel.outbox.queries import outbox_status, retry_parked
+from fileintel.store.outbox_state import outbox_status, retry_parked
 
 
 @click.group()

@@ -77,7 +77,7 @@ def relay(
         )
         return
     if metrics_port:
-        from fileintel.metrics import serve
+        from fileintel.metrics_server import serve
 
         serve(metrics_port, engine)
     stop = threading.Event()

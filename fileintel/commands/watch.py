@@ -10,10 +10,10 @@ import click
 from fileintel.commands.common import AppContext, exit_code_for, pass_app
 from fileintel.db import read_tx
 from fileintel.errors import BrokerError
+from fileintel.models.events import STATUS_CHANGED
 from fileintel.models.states import CollectionStatus
 from fileintel.outbox.follow import StreamFollower, follow_collection
 from fileintel.store.collections import find_collection
-from fileintel.store.transitions import STATUS_CHANGED
 
 POLL_SECONDS = 0.25
 

@@ -26,7 +26,8 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     """A timestamp that is always timezone-aware UTC in Python.
 
     PostgreSQL stores ``timestamptz``; SQLite stores naive UTC text, which is compared
-    lexicographically by the queries, so it must be written in one layout.
+    lexicographically by the queries, so it must be written in one layout: values are bound
+    converted to UTC, and SQLite's DATETIME writes their fields without an offset.
     """
 
     impl = DateTime(timezone=True)
@@ -37,8 +38,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given; FileIntel stores UTC-aware timestamps")
-        value = value.astimezone(dt.UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return value.astimezone(dt.UTC)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
         if value is None:

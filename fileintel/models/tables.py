@@ -215,6 +215,11 @@ class StatusEvent(Base):
     )
 
 
+#: The two kinds of outbox row: a fact to publish, and a broker message to send.
+OUTBOX_EVENT = "event"
+OUTBOX_DISPATCH = "dispatch"
+
+
 class OutboxMessage(Base):
     """A fact to publish (``event``) or a broker message to send (``dispatch``).
 

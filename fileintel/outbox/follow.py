@@ -29,8 +29,8 @@ from sqlalchemy import Engine
 from fileintel.config import Settings
 from fileintel.db import read_tx
 from fileintel.errors import BrokerError
+from fileintel.models.events import STATUS_CHANGED
 from fileintel.store.status import history_after
-from fileintel.store.transitions import STATUS_CHANGED
 
 log = logging.getLogger("fileintel.follow")
 

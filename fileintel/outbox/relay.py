@@ -56,8 +56,12 @@ from typing import Any
 import dramatiq
 from sqlalchemy import Engine
 
+from fileintel.backends import Listener, backend_for
 from fileintel.config import Settings
-from fileintel.db import manual_tx, write_tx
+from fileintel.messaging.broker import build_broker
+from fileintel.metrics import RELAY_PUBLISHED
+from fileintel.models.tables import OUTBOX_DISPATCH as DISPATCH
+from fileintel.models.tables import OUTBOX_EVENT as EVENT
 from fileintel.outbox import queries
 from fileintel.outbox.durable import flush_committed, needs_flush
 from fileintel.outbox.publishers import (
@@ -67,7 +71,7 @@ from fileintel.outbox.publishers import (
     RedisStreamSink,
     SinkUnavailable,
 )
-from fileintel.store.outbox_rows import DISPATCH, EVENT
+from fileintel.store.outbox_state import purge_published
 
 log = logging.getLogger("fileintel.relay")
 
@@ -149,10 +153,9 @@ class Relay:
         kinds = [k for k, outage in self._outages.items() if outage.wait_seconds() == 0]
         if not kinds:
             return RelayResult()
-        # On PostgreSQL a pass is two round trips: BEGIN with the claim, COMMIT with the mark.
-        manual = self.engine.dialect.name == "postgresql"
-        with manual_tx(self.engine) if manual else write_tx(self.engine) as conn:
-            claim = queries.claim_batch(conn, self.batch_size, kinds, begin=manual)
+        # A hot transaction: on PostgreSQL BEGIN goes with the claim, COMMIT with the mark.
+        with backend_for(self.engine).hot_tx(self.engine) as conn:
+            claim = queries.claim_batch(conn, self.batch_size, kinds, begin=True)
             if not claim.rows:
                 return RelayResult(claimed=claim.held, held=claim.held)
             if needs_flush(claim.rows, self.lazy_kinds):
@@ -161,7 +164,7 @@ class Relay:
             if self._crash_after_publish and published:
                 os._exit(CRASH_EXIT_CODE)
             parked = queries.record_failures(conn, failures, self.max_attempts)
-            queries.mark_published(conn, [r.id for r in published], commit=manual)
+            queries.mark_published(conn, [r.id for r in published], commit=True)
         for f in failures:
             log.warning("outbox row %s failed to publish (attempt %d): %s", *_describe(f))
         _count(published)
@@ -238,7 +241,7 @@ class Relay:
 
     def purge_published(self, older_than_seconds: float) -> int:
         """Delete rows published more than ``older_than_seconds`` ago; return how many."""
-        return queries.purge_published(self.engine, older_than_seconds)
+        return purge_published(self.engine, older_than_seconds)
 
     def _purge_when_due(self) -> None:
         if not self.retention_seconds:
@@ -264,11 +267,11 @@ class Relay:
 
 
 class Wakeup:
-    """Waits for a NOTIFY on ``fileintel_outbox`` (PostgreSQL), a ``wake()``, or a timeout.
+    """Waits for a notification on ``fileintel_outbox``, a ``wake()``, or a timeout.
 
-    The LISTEN connection is a raw psycopg2 connection detached from the pool (it must stay
-    in autocommit and keep listening). If it breaks, waits fall back to the timeout and the
-    next wait listens again.
+    The backend's listener (PostgreSQL: a LISTEN connection detached from the pool; none on
+    SQLite) is ``select``-ed beside a pipe that ``wake`` writes to. If the listener breaks,
+    waits fall back to the timeout and the next wait listens again.
     """
 
     #: A wait is cut in slices this long so a ``stop`` set elsewhere is noticed soon.
@@ -281,29 +284,25 @@ class Wakeup:
         self._read_fd, self._write_fd = os.pipe()
         os.set_blocking(self._read_fd, False)
         os.set_blocking(self._write_fd, False)
-        self._pg: Any = None
+        self._backend = backend_for(engine)
+        self._listener: Listener | None = None
+        #: False where the database has no notifications (then only the poll and wake()).
+        self._can_listen = True
         self._listen()
 
     def _listen(self) -> None:
-        if self.engine.dialect.name != "postgresql":
-            return
         try:
-            raw = self.engine.raw_connection()
-            pg: Any = raw.driver_connection
-            raw.detach()  # never back to the pool: it carries a LISTEN
-            pg.autocommit = True
-            with pg.cursor() as cur:
-                cur.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            self._listener = self._backend.listen(self.engine, NOTIFY_CHANNEL)
         except Exception as e:
             log.warning("cannot LISTEN on %s, polling instead: %s", NOTIFY_CHANNEL, e)
             return
-        self._pg = pg
+        self._can_listen = self._listener is not None
 
     def wait(self, timeout: float, stop: threading.Event | None = None) -> None:
         """Return on a notification, a ``wake()``, ``stop``, or after ``timeout`` seconds."""
-        if self._pg is None and self.engine.dialect.name == "postgresql":
+        if self._listener is None and self._can_listen:
             self._listen()  # listening again after a broken connection: look first
-            if self._pg is not None:
+            if self._listener is not None:
                 return
         deadline = time.monotonic() + timeout
         while True:
@@ -313,7 +312,9 @@ class Wakeup:
                 left = deadline - time.monotonic()
                 if left <= 0 or (stop is not None and stop.is_set()):
                     return
-                fds: list[Any] = [self._read_fd] + ([self._pg] if self._pg is not None else [])
+                fds: list[Any] = [self._read_fd]
+                if self._listener is not None:
+                    fds.append(self._listener)
                 ready, _, _ = select.select(fds, [], [], min(left, self.SLICE_SECONDS))
             except Exception as e:
                 log.warning("LISTEN connection lost, polling until it is back: %s", e)
@@ -326,14 +327,10 @@ class Wakeup:
     def _notified(self) -> bool:
         """Whether a notification arrived that is not only about quiet kinds (an empty
         payload, from a database before migration 0004, always counts)."""
-        if self._pg is None:
+        if self._listener is None:
             return False
-        self._pg.poll()
-        if not self._pg.notifies:
-            return False
-        kinds = {n.payload for n in self._pg.notifies}
-        self._pg.notifies.clear()
-        return not kinds <= self.quiet
+        kinds = self._listener.drain()
+        return bool(kinds) and not kinds <= self.quiet
 
     def _drain_pipe(self) -> None:
         with contextlib.suppress(BlockingIOError):
@@ -346,12 +343,12 @@ class Wakeup:
             os.write(self._write_fd, b"!")
 
     def _drop_listener(self) -> None:
-        if self._pg is not None:
+        if self._listener is not None:
             try:
-                self._pg.close()
+                self._listener.close()
             except Exception:
                 log.debug("closing the LISTEN connection failed", exc_info=True)
-            self._pg = None
+            self._listener = None
 
     def close(self) -> None:
         """Stop listening and close the pipe."""
@@ -366,7 +363,6 @@ def _describe(f: queries.Failure) -> tuple[int, int, str]:
 
 
 def _count(published: Sequence[Any]) -> None:
-    from fileintel.metrics import RELAY_PUBLISHED
 
     counts: dict[str, int] = {}
     for row in published:
@@ -386,8 +382,6 @@ def build_relay(
 ) -> Relay:
     """A relay for these settings: the Redis Stream (or no events sink) and the broker."""
     if broker is None:
-        from fileintel.messaging.broker import build_broker
-
         broker = build_broker(settings.broker_url)
     events: Publisher = RedisStreamSink(settings) if settings.events_url else NullEventSink()
     return Relay(

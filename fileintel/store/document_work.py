@@ -4,7 +4,8 @@ Every write is fenced on (run id, attempt number, state): a worker whose run was
 or cancelled, or whose attempt was re-dispatched after its lease expired, gets ``StaleRun``
 and its transaction (chunks included) rolls back, so late finishers never change anything
 (invariant F). Finishing replaces the document's chunks, so a redelivered message leaves the
-database as one delivery would (invariant I).
+database as one delivery would (invariant I). The statements are the backend's
+(``Backend.claim_document``, ``Backend.finish_document``); what they mean is decided here.
 """
 
 from __future__ import annotations
@@ -16,42 +17,31 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
-from fileintel.db import manual_tx, write_tx
+from fileintel.backends import Backend, ChunksExist, DocumentOutcome, backend_for, portable
 from fileintel.errors import StaleRun
 from fileintel.models.states import DocumentState, RunStatus
 from fileintel.models.tables import documents_t
 from fileintel.pipeline import ProcessedDocument
-from fileintel.store import document_work_pg
-from fileintel.store import document_work_portable as portable
-from fileintel.store.chunks import replace_chunks
+from fileintel.store.claims import Claim
 from fileintel.store.lifecycle import (
     finalize_run,
     move_counters,
     options_fingerprint,
     run_is_finished,
 )
-from fileintel.store.outbox_rows import add_event
-from fileintel.store.progress_events import progress_payload, with_counters
+from fileintel.store.progress_events import progress_payload
 from fileintel.store.transitions import Transition
 
-
-@dataclass(frozen=True)
-class Claim:
-    """A document owned by one attempt of one run, under a lease."""
-
-    run_id: str
-    document_id: int
-    attempt: int
-    collection_id: str
-    collection_name: str
-    path: str
-    media_type: str
-    sha256: str
-    options: dict[str, Any]
-    lease_expires_at: dt.datetime
-    #: Whether the document had chunks (from an earlier run) when it was claimed; when
-    #: unknown, True: the finish then deletes whatever the document has.
-    had_chunks: bool = True
+__all__ = [
+    "Claim",
+    "Finished",
+    "claim_document",
+    "commit_outcome",
+    "finish_document",
+    "release_claim",
+    "renew_lease",
+    "take_document",
+]
 
 
 @dataclass(frozen=True)
@@ -92,60 +82,32 @@ def claim_document(
     conn: Connection, run_id: str, document_id: int, attempt: int, lease_seconds: float
 ) -> Claim:
     """``pending → processing`` for this attempt, with a lease; StaleRun if not ours."""
-    if conn.dialect.name == "postgresql":
-        row = document_work_pg.claim(conn, run_id, document_id, attempt, lease_seconds)
-        if row is None:
-            raise _stale(conn, run_id, document_id, attempt, DocumentState.PENDING)
-        return _claim_from(row, run_id, document_id, attempt, row)
-    row = _claim_portable(conn, run_id, document_id, attempt, lease_seconds)
-    run = conn.execute(
-        portable.CLAIM_CONTEXT,
-        {"b_run": run_id, "b_collection": row.collection_id, "b_document": document_id},
-    ).one()
-    return _claim_from(row, run_id, document_id, attempt, run)
-
-
-def take_document(
-    engine: Engine, run_id: str, document_id: int, attempt: int, lease_seconds: float
-) -> Claim:
-    """``claim_document`` as its own transaction: one round trip on PostgreSQL."""
-    tx = manual_tx(engine) if engine.dialect.name == "postgresql" else write_tx(engine)
-    with tx as conn:
-        return claim_document(conn, run_id, document_id, attempt, lease_seconds)
-
-
-def _claim_from(row: Any, run_id: str, document_id: int, attempt: int, run: Any) -> Claim:
-    """The claim from the document's row and ``run``'s ``status``, ``options``, collection
-    ``name`` and ``had_chunks`` (on PostgreSQL one row holds both)."""
-    if run.status != RunStatus.PROCESSING:
-        raise StaleRun(f"document {document_id}", run_id, f"the run is {run.status}")
+    row = backend_for(conn).claim_document(conn, run_id, document_id, attempt, lease_seconds)
+    if row is None:
+        raise _stale(conn, run_id, document_id, attempt, DocumentState.PENDING)
+    if row.status != RunStatus.PROCESSING:
+        raise StaleRun(f"document {document_id}", run_id, f"the run is {row.status}")
     return Claim(
         run_id,
         document_id,
         attempt,
         row.collection_id,
-        run.name,
+        row.name,
         row.path,
         row.media_type,
         row.sha256,
-        dict(run.options),
+        row.options,
         _utc(row.lease_expires_at),
-        bool(run.had_chunks),
+        row.had_chunks,
     )
 
 
-def _claim_portable(
-    conn: Connection, run_id: str, document_id: int, attempt: int, lease_seconds: float
-) -> Any:
-    """The claim as Core statements: the document, then the counters (SQLite)."""
-    row = conn.execute(
-        portable.CLAIM,
-        portable.fence(run_id, document_id, attempt) | {"b_lease": lease_seconds},
-    ).one_or_none()
-    if row is None:
-        raise _stale(conn, run_id, document_id, attempt, DocumentState.PENDING)
-    move_counters(conn, row.collection_id, run_id, DocumentState.PENDING, DocumentState.PROCESSING)
-    return row
+def take_document(
+    engine: Engine, run_id: str, document_id: int, attempt: int, lease_seconds: float
+) -> Claim:
+    """``claim_document`` as its own transaction (one round trip on PostgreSQL)."""
+    with backend_for(engine).hot_tx(engine) as conn:
+        return claim_document(conn, run_id, document_id, attempt, lease_seconds)
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -190,7 +152,7 @@ def finish_document(
     collection's and run's counters, a progress event, and, when it is the last one, the
     run's and collection's final status with history and outbox event.
     """
-    return _finish(conn, claim, result, error, actor=actor, begin=False)
+    return _finish(conn, backend_for(conn), claim, result, error, actor=actor, begin=False)
 
 
 def commit_outcome(
@@ -201,26 +163,25 @@ def commit_outcome(
     *,
     actor: str = "worker",
 ) -> Finished:
-    """``finish_document`` as its own transaction. On PostgreSQL four round trips (more
-    when it closes the run): the chunks' COPY with the BEGIN (two), the statement, COMMIT,
-    which waits for the WAL flush only when the run closed (``document_work_pg``)."""
-    if engine.dialect.name != "postgresql":
-        with write_tx(engine) as conn:
-            return finish_document(conn, claim, result, error, actor=actor)
+    """``finish_document`` as its own hot transaction (four round trips on PostgreSQL,
+    committed without waiting for durability unless it closed the run)."""
+    backend = backend_for(engine)
     try:
-        with manual_tx(engine) as conn:
+        with backend.hot_tx(engine) as conn:
             return _finish(
-                conn, claim, result, error, actor=actor, begin=True, add_first=not claim.had_chunks
-            )
-    except document_work_pg.ChunksExist:
+                conn, backend, claim, result, error, actor=actor, begin=True,
+                add_first=not claim.had_chunks,
+            )  # fmt: skip
+    except ChunksExist:
         # The document had no chunks at the claim and has some now: only a finish of this
         # same claim writes them (a second call). The statement first, whose fence says so.
-        with manual_tx(engine) as conn:
-            return _finish(conn, claim, result, error, actor=actor, begin=True)
+        with backend.hot_tx(engine) as conn:
+            return _finish(conn, backend, claim, result, error, actor=actor, begin=True)
 
 
 def _finish(
     conn: Connection,
+    backend: Backend,
     claim: Claim,
     result: ProcessedDocument | None,
     error: str | None,
@@ -230,34 +191,10 @@ def _finish(
     add_first: bool = False,
 ) -> Finished:
     state = DocumentState.DONE if result is not None else DocumentState.FAILED
-    new_chunks = len(result.chunks) if result is not None else 0
-    new_embedded = new_chunks if result is not None and result.embeddings is not None else 0
     if result is None:
         error = error or "failed"
-    payload = progress_payload(claim, state, error, new_chunks)
-    if conn.dialect.name == "postgresql":
-        counters = _finish_pg(conn, claim, result, error, payload, begin, add_first)
-    else:
-        counters = _finish_portable(conn, claim, result, error, state, new_chunks, new_embedded)
-        add_event(conn, payload["type"], claim.collection_id, with_counters(payload, counters))
-    closed = finalize_run(conn, claim.run_id, actor=actor) if run_is_finished(counters) else None
-    if closed is not None and begin and conn.dialect.name == "postgresql":
-        document_work_pg.make_durable(conn)  # the run's end is never rolled back by a crash
-    return Finished(state, counters, closed)
-
-
-def _finish_pg(
-    conn: Connection,
-    claim: Claim,
-    result: ProcessedDocument | None,
-    error: str | None,
-    payload: dict[str, Any],
-    begin: bool,
-    add_first: bool,
-) -> Any:
-    """The finish on PostgreSQL, chunks included; the run's counters after the move."""
-    counters = document_work_pg.finish(
-        conn,
+    chunks = len(result.chunks) if result is not None else 0
+    outcome = DocumentOutcome(
         run_id=claim.run_id,
         document_id=claim.document_id,
         attempt=claim.attempt,
@@ -266,48 +203,14 @@ def _finish_pg(
         error=error,
         sha256=claim.sha256,
         fingerprint=options_fingerprint(claim.options),
-        payload=payload,
-        add_first=add_first,
-        begin=begin,
+        payload=progress_payload(claim, state, error, chunks),
     )
+    counters = backend.finish_document(conn, outcome, begin=begin, add_first=add_first)
     if counters is None:
         raise _stale(conn, claim.run_id, claim.document_id, claim.attempt)
-    return counters
-
-
-def _finish_portable(
-    conn: Connection,
-    claim: Claim,
-    result: ProcessedDocument | None,
-    error: str | None,
-    state: DocumentState,
-    new_chunks: int,
-    new_embedded: int,
-) -> Any:
-    """The finish as Core statements (SQLite); the run's counters after the move."""
-    values: dict[str, Any]
-    if result is None:
-        finish, values = portable.FINISH_FAILED, {"b_error": error or "failed"}
-    else:
-        finish, values = (
-            portable.FINISH_DONE,
-            {
-                "b_chunks": new_chunks,
-                "b_embedded": new_embedded,
-                "b_metadata": result.metadata,
-                "b_sha256": claim.sha256,
-                "b_options": options_fingerprint(claim.options),
-            },
-        )
-    if conn.execute(finish, _fence(claim) | values).rowcount != 1:
-        raise _stale(conn, claim.run_id, claim.document_id, claim.attempt)
-    old_chunks, old_embedded = replace_chunks(conn, claim.document_id, claim.collection_id, result)
-    return move_counters(
-        conn,
-        claim.collection_id,
-        claim.run_id,
-        DocumentState.PROCESSING,
-        state,
-        chunks_delta=new_chunks - old_chunks,
-        embedded_delta=new_embedded - old_embedded,
-    )
+    closed = None
+    if run_is_finished(counters):
+        closed = finalize_run(conn, claim.run_id, actor=actor)
+        if begin:
+            backend.make_durable(conn)  # the run's end is never rolled back by a crash
+    return Finished(state, counters, closed)

@@ -8,9 +8,9 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from fileintel.db import db_now
+from fileintel.models.events import iso
 from fileintel.models.states import TRANSITIONS, CollectionStatus, DocumentState, RunStatus
 from fileintel.models.tables import documents_t, run_notes_t, runs_t
-from fileintel.store.outbox_rows import iso
 from fileintel.store.status import history
 
 SHOWN = 10

@@ -8,21 +8,32 @@ a finishing worker queue up instead of deadlocking.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, Update, and_, bindparam, select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Connection
 
+from fileintel.backends.portable import move_counters
 from fileintel.db import db_now
 from fileintel.errors import NotFound, StaleRun
 from fileintel.messaging import DOCUMENTS_QUEUE, PROCESS_DOCUMENT_ACTOR
 from fileintel.models.states import CollectionStatus, DocumentState, RunStatus, final_status
 from fileintel.models.tables import collections_t, documents_t, runs_t
 from fileintel.store.outbox_rows import add_dispatches, dispatch_message
+
+__all__ = [
+    "RunStart",
+    "begin_run",
+    "cancel_run",
+    "fail_run",
+    "finalize_run",
+    "move_counters",
+    "options_fingerprint",
+    "run_is_finished",
+]
 from fileintel.store.transitions import Transition, transition
 
 
@@ -120,81 +131,6 @@ def _skip_unchanged(conn: Connection, run: Any) -> int:
             conn, run.collection_id, run.id, DocumentState.PENDING, DocumentState.SKIPPED, skipped
         )
     return skipped
-
-
-def move_counters(
-    conn: Connection,
-    collection_id: str,
-    run_id: str,
-    source: DocumentState,
-    target: DocumentState,
-    n: int = 1,
-    *,
-    chunks_delta: int = 0,
-    embedded_delta: int = 0,
-) -> Any:
-    """Move ``n`` documents between state counters on the collection and the run.
-
-    The collection update is fenced (its current run must be ``run_id`` and it must be
-    processing) and takes the collection row lock first. Returns the run's counters after
-    the move. Raises StaleRun when the fence fails: the caller's transaction must roll back.
-    """
-    collection_move, run_move = _counter_moves(source, target)
-    updated = conn.execute(
-        collection_move,
-        {
-            "b_collection": collection_id,
-            "b_run": run_id,
-            "b_n": n,
-            "b_chunks": chunks_delta,
-            "b_embedded": embedded_delta,
-        },
-    ).rowcount
-    if updated != 1:
-        raise StaleRun(
-            f"collection {collection_id}", run_id, "it is no longer the current, processing run"
-        )
-    return conn.execute(run_move, {"b_run": run_id, "b_n": n}).one()
-
-
-@functools.cache
-def _counter_moves(source: DocumentState, target: DocumentState) -> tuple[Update, Update]:
-    """``move_counters``' two statements for one pair of states, built once: the workers
-    and the sweeper run them for every document, and building Core statements costs more
-    than executing them on SQLite."""
-    c, r = collections_t.c, runs_t.c
-    src, dst = f"documents_{source.value}", f"documents_{target.value}"
-    n = bindparam("b_n", type_=Integer)
-    collection_move = (
-        update(collections_t)
-        .where(
-            c.id == bindparam("b_collection"),
-            c.current_run_id == bindparam("b_run"),
-            c.status == CollectionStatus.PROCESSING.value,
-        )
-        .values(
-            {
-                src: c[src] - n,
-                dst: c[dst] + n,
-                "chunks_total": c.chunks_total + bindparam("b_chunks", type_=Integer),
-                "chunks_embedded": c.chunks_embedded + bindparam("b_embedded", type_=Integer),
-            }
-        )
-    )
-    run_move = (
-        update(runs_t)
-        .where(r.id == bindparam("b_run"))
-        .values({src: r[src] - n, dst: r[dst] + n, "heartbeat_at": db_now()})
-        .returning(
-            r.documents_total,
-            r.documents_pending,
-            r.documents_processing,
-            r.documents_done,
-            r.documents_failed,
-            r.documents_skipped,
-        )
-    )
-    return collection_move, run_move
 
 
 def run_is_finished(counters: Any) -> bool:

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from fileintel.db import db_now
 from fileintel.models.states import CollectionStatus, DocumentState, RunStatus
 from fileintel.models.tables import collections_t, documents_t, outbox_t, runs_t
+from fileintel.store.heartbeats import seen_recently
 
 
 def document_run_is_processing() -> Any:
@@ -118,7 +119,6 @@ class LivenessFacts:
 
 def gather(conn: Connection) -> LivenessFacts:
     """Read the liveness facts in a handful of indexed queries."""
-    from fileintel.store.heartbeats import seen_recently
 
     return LivenessFacts(
         expired=expired_leases_by_collection(conn),

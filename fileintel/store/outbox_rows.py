@@ -10,62 +10,25 @@ Two kinds of row:
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import time
 import uuid
 from typing import Any
 
-from sqlalchemy import bindparam, insert
+from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 
+from fileintel.backends import backend_for
 from fileintel.db import db_now, mark_outbox_written
+from fileintel.models.tables import OUTBOX_DISPATCH as DISPATCH
+from fileintel.models.tables import OUTBOX_EVENT as EVENT
 from fileintel.models.tables import outbox_t
 
-EVENT = "event"
-DISPATCH = "dispatch"
-
-
-def iso(at: dt.datetime) -> str:
-    """ISO 8601 in UTC with a Z suffix, the form every payload and JSON output uses."""
-    return at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-# A document's progress event is written once per document: on PostgreSQL it is sent as
-# written SQL, which costs a fifth of the client time of building the Core statement.
-_PG_ADD_EVENT = (
-    "INSERT INTO outbox (kind, topic, key, payload, created_at, available_at, attempts) "
-    "SELECT 'event', %(topic)s, %(key)s, %(payload)s, now.t, now.t, 0 "
-    "FROM (SELECT clock_timestamp() AS t) AS now RETURNING id"
-)
+__all__ = ["DISPATCH", "EVENT", "add_dispatch", "add_dispatches", "add_event", "dispatch_message"]
 
 
 def add_event(conn: Connection, topic: str, key: str, payload: dict[str, Any]) -> int:
     """Insert an event row (payload must hold ``event_id``); return the outbox id."""
-    mark_outbox_written(conn)
-    if conn.dialect.name == "postgresql":
-        params = {"topic": topic, "key": key, "payload": json.dumps(payload, allow_nan=False)}
-        return int(conn.exec_driver_sql(_PG_ADD_EVENT, params).scalar_one())
-    row = conn.execute(
-        _ADD_EVENT, {"b_topic": topic, "b_key": key, "b_payload": payload}
-    ).scalar_one()
-    return int(row)
-
-
-#: ``add_event``'s statement elsewhere than on PostgreSQL (SQLite), built once.
-_ADD_EVENT = (
-    insert(outbox_t)
-    .values(
-        kind=EVENT,
-        topic=bindparam("b_topic", type_=outbox_t.c.topic.type),
-        key=bindparam("b_key", type_=outbox_t.c.key.type),
-        payload=bindparam("b_payload", type_=outbox_t.c.payload.type),
-        created_at=db_now(),
-        available_at=db_now(),
-        attempts=0,
-    )
-    .returning(outbox_t.c.id)
-)
+    return backend_for(conn).add_event(conn, topic, key, payload)
 
 
 def dispatch_message(
@@ -131,8 +94,3 @@ def add_dispatch(
         )
     )
     return message_id
-
-
-def new_event_id() -> str:
-    """A fresh, globally unique event id (consumers dedupe by it)."""
-    return str(uuid.uuid4())

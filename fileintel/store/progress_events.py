@@ -1,60 +1,38 @@
 """A finished document's progress event (``document.done`` / ``document.failed``).
 
-Written in the transaction that finishes the document (a worker's finish, or the
-sweeper giving up on it), with the run's document counters after the move. On
-PostgreSQL the worker's finish statement adds the counters itself (``with_counters`` is
-what it computes).
+Written in the transaction that finishes the document (a worker's finish, or the sweeper
+giving up on it), with the run's document counters after the move. A worker's finish has
+its backend write it with the outcome (``Backend.finish_document``); the sweeper writes it
+here. Both build it with ``progress_payload``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from fileintel.models import events
 from fileintel.models.states import DocumentState
-from fileintel.store.outbox_rows import add_event, iso, new_event_id
-
-if TYPE_CHECKING:  # document_work imports this module
-    from fileintel.store.document_work import Claim
+from fileintel.store.claims import Claim
+from fileintel.store.outbox_rows import add_event
 
 
 def progress_payload(
     claim: Claim, state: DocumentState, error: str | None, chunks: int
 ) -> dict[str, Any]:
-    """The ``document.<state>`` event of a finished attempt, without the run's counters
-    (``with_counters`` adds them; on PostgreSQL the finish statement does)."""
-    event_type = f"document.{state.value}"
-    return {
-        "event_id": new_event_id(),
-        "type": event_type,
-        "collection_id": claim.collection_id,
-        "collection_name": claim.collection_name,
-        "run_id": claim.run_id,
-        "document_id": claim.document_id,
-        "path": claim.path,
-        "state": state.value,
-        "error": error,
-        "chunks": chunks,
-        "attempt": claim.attempt,
-        "at": iso(dt.datetime.now(dt.UTC)),
-    }
-
-
-def with_counters(payload: dict[str, Any], counters: Any) -> dict[str, Any]:
-    """A progress event with the run's document counters after the move."""
-    return {
-        **payload,
-        "documents": {
-            "total": counters.documents_total,
-            "pending": counters.documents_pending,
-            "processing": counters.documents_processing,
-            "done": counters.documents_done,
-            "failed": counters.documents_failed,
-            "skipped": counters.documents_skipped,
-        },
-    }
+    """The ``document.<state>`` event of a finished attempt, without the run's counters."""
+    return events.document_progress(
+        state=state.value,
+        collection_id=claim.collection_id,
+        collection_name=claim.collection_name,
+        run_id=claim.run_id,
+        document_id=claim.document_id,
+        path=claim.path,
+        error=error,
+        chunks=chunks,
+        attempt=claim.attempt,
+    )
 
 
 def write_progress_event(
@@ -66,5 +44,5 @@ def write_progress_event(
     counters: Any,
 ) -> None:
     """Insert the ``document.<state>`` event of a finished attempt, with the run's counters."""
-    payload = progress_payload(claim, state, error, chunks)
-    add_event(conn, payload["type"], claim.collection_id, with_counters(payload, counters))
+    payload = events.with_counters(progress_payload(claim, state, error, chunks), counters)
+    add_event(conn, payload["type"], claim.collection_id, payload)

@@ -17,9 +17,10 @@ from sqlalchemy.engine import Connection
 from fileintel.db import db_now
 from fileintel.errors import AlreadyProcessing, InputError, NotFound, StateError
 from fileintel.messaging import RUNS_QUEUE, START_RUN_ACTOR
+from fileintel.models.events import iso
 from fileintel.models.states import CollectionStatus, DocumentState, RunStatus
 from fileintel.models.tables import collections_t, documents_t, runs_t
-from fileintel.store.outbox_rows import add_dispatch, iso
+from fileintel.store.outbox_rows import add_dispatch
 from fileintel.store.transitions import Transition, transition
 
 PROCESS = "process"

@@ -10,12 +10,12 @@ from sqlalchemy import Row, select
 from sqlalchemy.engine import Connection
 
 from fileintel.db import db_now
+from fileintel.models.events import iso
 from fileintel.models.states import CollectionStatus
 from fileintel.models.tables import collections_t, runs_t, status_events_t
 from fileintel.store.liveness import LivenessFacts, gather
-from fileintel.store.outbox_rows import iso
 from fileintel.store.runs import counters
-from fileintel.store.warnings import Warning, counter_warnings, liveness_warnings
+from fileintel.store.warnings import StatusWarning, counter_warnings, liveness_warnings
 
 
 def current_run(conn: Connection, collection: Any) -> Row[tuple[object, ...]] | None:
@@ -69,7 +69,7 @@ def collection_status(
 
 def collect_warnings(
     conn: Connection, collection: Any, run: Any | None, facts: LivenessFacts | None = None
-) -> list[Warning]:
+) -> list[StatusWarning]:
     """Every warning that applies to a collection: counters, then liveness."""
     if facts is None:
         facts = gather(conn)

@@ -12,9 +12,10 @@ commit or vanish together (invariants H and O). When the UPDATE matches no row, 
 written and a typed error says what was found and what was expected; there is no boolean
 for a caller to ignore.
 
-On PostgreSQL the UPDATE takes the row lock first and the outbox insert comes after it, so
-for one collection the outbox ids are allocated in commit order; the relay relies on that
-to publish a collection's events in ``seq`` order.
+The UPDATE takes the row lock first and the outbox insert comes after it, so for one
+collection the outbox ids are allocated in commit order; the relay relies on that to
+publish a collection's events in ``seq`` order. The backend writes the three rows
+(``Backend.move_collection``: one statement on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -24,16 +25,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NoReturn
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
-from fileintel.db import db_now, mark_outbox_written
+from fileintel.backends import CollectionMove, backend_for
+from fileintel.db import db_now
 from fileintel.errors import ConcurrentUpdate, InvalidTransition, NotFound, StaleRun
+from fileintel.metrics import note_transition
+from fileintel.models import events
+from fileintel.models.events import STATUS_CHANGED, new_event_id
 from fileintel.models.states import CollectionStatus, allowed_sources
-from fileintel.models.tables import collections_t, status_events_t
-from fileintel.store.outbox_rows import add_event, iso, new_event_id
-
-STATUS_CHANGED = "collection.status_changed"
+from fileintel.models.tables import collections_t
 
 _UNSET = object()
 
@@ -78,21 +80,49 @@ def record_creation(
             last_seq=1,
         )
     )
-    change = Transition(
-        collection_id=collection_id,
-        collection_name=name,
-        from_status=None,
-        to_status=CollectionStatus.CREATED,
-        seq=1,
-        version=1,
-        run_id=None,
-        event_id=new_event_id(),
-        message="collection created",
-        actor=actor,
-        at=at,
+    event_id = new_event_id()
+    message = "collection created"
+    backend = backend_for(conn)
+    backend.write_history(
+        conn,
+        {
+            "collection_id": collection_id,
+            "seq": 1,
+            "run_id": None,
+            "from_status": None,
+            "to_status": CollectionStatus.CREATED.value,
+            "message": message,
+            "actor": actor,
+            "event_id": event_id,
+            "at": at,
+        },
     )
-    _write_history_and_event(conn, change)
-    return change
+    payload = events.status_changed(
+        event_id=event_id,
+        collection_id=collection_id,
+        run_id=None,
+        to_status=CollectionStatus.CREATED.value,
+        message=message,
+        actor=actor,
+    )
+    full = events.with_database_fields(
+        payload, collection_name=name, seq=1, from_status=None, at=at
+    )
+    backend.add_event(conn, STATUS_CHANGED, collection_id, full)
+    note_transition(conn, None, CollectionStatus.CREATED.value)
+    return Transition(
+        collection_id,
+        name,
+        None,
+        CollectionStatus.CREATED,
+        1,
+        1,
+        None,
+        event_id,
+        message,
+        actor,
+        at,
+    )
 
 
 def transition(
@@ -121,161 +151,51 @@ def transition(
         sources = [s for s in sources if s in narrowed]
     event_id = new_event_id()
     recorded_run = run_id if new_run_id is _UNSET else (str(new_run_id) if new_run_id else None)
-    if conn.dialect.name == "postgresql":
-        mark_outbox_written(conn)  # the statement's event row (add_event marks it elsewhere)
-        row = conn.exec_driver_sql(
-            _PG_TRANSITION,
-            {
-                "id": collection_id,
-                "target": target.value,
-                "sources": [s.value for s in sources],
-                "expected_version": expected_version,
-                "fence": fence_run,
-                "run_id": run_id,
-                "set_run": new_run_id is not _UNSET,
-                "new_run_id": None if new_run_id is _UNSET else new_run_id,
-                "recorded_run": recorded_run,
-                "message": message,
-                "actor": actor,
-                "event_id": event_id,
-                "topic": STATUS_CHANGED,
-            },
-        ).one_or_none()
-        if row is None:
-            _raise_for_no_match(
-                conn, collection_id, target, sources, run_id, fence_run, expected_version
-            )
-        from fileintel.metrics import note_transition
-
-        note_transition(conn, row.previous_status, target.value)
-        return Transition(
-            collection_id,
-            row.name,
-            CollectionStatus(row.previous_status),
-            target,
-            row.last_seq,
-            row.version,
-            recorded_run,
-            event_id,
-            message,
-            actor,
-            row.status_updated_at.astimezone(dt.UTC),
-        )
-    c = collections_t.c
-    values: dict[str, object] = {
-        "status": target.value,
-        "previous_status": c.status,
-        "status_updated_at": db_now(),
-        "status_message": message,
-        "version": c.version + 1,
-        "last_seq": c.last_seq + 1,
-    }
-    if new_run_id is not _UNSET:
-        values["current_run_id"] = new_run_id
-    guard = [c.id == collection_id, c.status.in_([s.value for s in sources])]
-    if expected_version is not None:
-        guard.append(c.version == expected_version)
-    if fence_run:
-        guard.append(c.current_run_id == run_id)
-    row = conn.execute(
-        update(collections_t)
-        .where(*guard)
-        .values(values)
-        .returning(c.name, c.previous_status, c.last_seq, c.version, c.status_updated_at)
-    ).one_or_none()
+    move = CollectionMove(
+        collection_id=collection_id,
+        target=target.value,
+        sources=[s.value for s in sources],
+        expected_version=expected_version,
+        fence=fence_run,
+        run_id=run_id,
+        set_run=new_run_id is not _UNSET,
+        new_run_id=None if new_run_id is _UNSET else str(new_run_id) if new_run_id else None,
+        recorded_run=recorded_run,
+        message=message,
+        actor=actor,
+        event_id=event_id,
+        payload=events.status_changed(
+            event_id=event_id,
+            collection_id=collection_id,
+            run_id=recorded_run,
+            to_status=target.value,
+            message=message,
+            actor=actor,
+        ),
+    )
+    row = backend_for(conn).move_collection(conn, move)
     if row is None:
         _raise_for_no_match(
             conn, collection_id, target, sources, run_id, fence_run, expected_version
         )
-    change = Transition(
-        collection_id=collection_id,
-        collection_name=row.name,
-        from_status=CollectionStatus(row.previous_status),
-        to_status=target,
-        seq=row.last_seq,
-        version=row.version,
-        run_id=recorded_run,
-        event_id=event_id,
-        message=message,
-        actor=actor,
-        at=row.status_updated_at,
+    note_transition(conn, row.previous_status, target.value)
+    return Transition(
+        collection_id,
+        row.name,
+        CollectionStatus(row.previous_status),
+        target,
+        row.last_seq,
+        row.version,
+        recorded_run,
+        event_id,
+        message,
+        actor,
+        _utc(row.status_updated_at),
     )
-    _write_history_and_event(conn, change)
-    return change
 
 
-# On PostgreSQL the guarded UPDATE, the history row and the outbox event are one statement
-# (one round trip). The UPDATE takes the collection's row lock before the INSERTs, which
-# consume its RETURNING rows, draw their ids, so outbox ids stay in commit order per
-# collection. The event payload is the same object ``_write_history_and_event`` builds.
-_PG_TRANSITION = """
-WITH moved AS (
-    UPDATE collections
-       SET status = %(target)s, previous_status = status, status_updated_at = clock_timestamp(),
-           status_message = %(message)s, version = version + 1, last_seq = last_seq + 1,
-           current_run_id = CASE WHEN %(set_run)s THEN %(new_run_id)s ELSE current_run_id END
-     WHERE id = %(id)s AND status = ANY(%(sources)s)
-       AND (%(expected_version)s::int IS NULL OR version = %(expected_version)s::int)
-       AND (NOT %(fence)s OR current_run_id IS NOT DISTINCT FROM %(run_id)s)
- RETURNING id, name, previous_status, last_seq, version, status_updated_at
-), history AS (
-    INSERT INTO status_events (collection_id, seq, run_id, from_status, to_status, message,
-                               actor, event_id, at)
-    SELECT id, last_seq, %(recorded_run)s, previous_status, %(target)s, %(message)s,
-           %(actor)s, %(event_id)s, status_updated_at FROM moved
-), announced AS (
-    INSERT INTO outbox (kind, topic, key, payload, created_at, available_at, attempts)
-    SELECT 'event', %(topic)s, id, json_build_object(
-               'event_id', %(event_id)s, 'type', %(topic)s, 'collection_id', id,
-               'collection_name', name, 'run_id', %(recorded_run)s, 'seq', last_seq,
-               'from', previous_status, 'to', %(target)s, 'message', %(message)s,
-               'actor', %(actor)s,
-               'at', to_char(status_updated_at AT TIME ZONE 'UTC',
-                             'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')),
-           clock_timestamp(), clock_timestamp(), 0
-      FROM moved
-)
-SELECT name, previous_status, last_seq, version, status_updated_at FROM moved
-"""
-
-
-def _write_history_and_event(conn: Connection, change: Transition) -> None:
-    from fileintel.metrics import note_transition
-
-    note_transition(
-        conn, change.from_status.value if change.from_status else None, change.to_status.value
-    )
-    conn.execute(
-        insert(status_events_t).values(
-            collection_id=change.collection_id,
-            seq=change.seq,
-            run_id=change.run_id,
-            from_status=change.from_status.value if change.from_status else None,
-            to_status=change.to_status.value,
-            message=change.message,
-            actor=change.actor,
-            event_id=change.event_id,
-            at=change.at,
-        )
-    )
-    add_event(
-        conn,
-        STATUS_CHANGED,
-        change.collection_id,
-        {
-            "event_id": change.event_id,
-            "type": STATUS_CHANGED,
-            "collection_id": change.collection_id,
-            "collection_name": change.collection_name,
-            "run_id": change.run_id,
-            "seq": change.seq,
-            "from": change.from_status.value if change.from_status else None,
-            "to": change.to_status.value,
-            "message": change.message,
-            "actor": change.actor,
-            "at": iso(change.at),
-        },
-    )
+def _utc(at: dt.datetime) -> dt.datetime:
+    return at.astimezone(dt.UTC) if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
 
 
 def _raise_for_no_match(

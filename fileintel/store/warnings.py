@@ -15,7 +15,7 @@ from fileintel.store.liveness import OUTBOX_LAG_WARNING_SECONDS, LivenessFacts, 
 
 
 @dataclass(frozen=True)
-class Warning:
+class StatusWarning:
     """One thing that looks wrong, and what to do about it."""
 
     code: str
@@ -26,12 +26,12 @@ class Warning:
         return {"code": self.code, "message": self.message}
 
 
-def counter_warnings(collection: Any, run: Any | None) -> list[Warning]:
+def counter_warnings(collection: Any, run: Any | None) -> list[StatusWarning]:
     """Warnings from status and counters alone (no extra queries).
 
     ``collection`` has the collections columns; ``run`` the current run's, or None.
     """
-    found: list[Warning] = []
+    found: list[StatusWarning] = []
     status = CollectionStatus(collection.status)
     by_state = (
         collection.documents_pending
@@ -42,7 +42,7 @@ def counter_warnings(collection: Any, run: Any | None) -> list[Warning]:
     )
     if by_state != collection.documents_total:
         found.append(
-            Warning(
+            StatusWarning(
                 "counters_disagree",
                 f"document counters add up to {by_state}, not {collection.documents_total}; "
                 "run 'fileintel sweep' to repair",
@@ -52,7 +52,7 @@ def counter_warnings(collection: Any, run: Any | None) -> list[Warning]:
         finished = run.documents_done + run.documents_failed + run.documents_skipped
         if status is CollectionStatus.PROCESSING and finished >= run.documents_total:
             found.append(
-                Warning(
+                StatusWarning(
                     "counters_disagree",
                     f"all {run.documents_total} documents of run {run.id} are finished but "
                     "the collection is still processing; the sweeper finalises it "
@@ -65,7 +65,7 @@ def counter_warnings(collection: Any, run: Any | None) -> list[Warning]:
             and (finished < run.documents_total)
         ):
             found.append(
-                Warning(
+                StatusWarning(
                     "counters_disagree",
                     f"the collection is {status.value} but {run.documents_total - finished} "
                     f"documents of run {run.id} are unfinished",
@@ -77,7 +77,7 @@ def counter_warnings(collection: Any, run: Any | None) -> list[Warning]:
         and (run is None or status is not CollectionStatus.CANCELLED)
     ):
         found.append(
-            Warning(
+            StatusWarning(
                 "unprocessed_documents",
                 f"{collection.documents_pending} documents were added after the last run; "
                 f"run 'fileintel collections process {collection.name}'",
@@ -90,9 +90,9 @@ def counter_warnings(collection: Any, run: Any | None) -> list[Warning]:
 NO_WORKER_GRACE_SECONDS = 15.0
 
 
-def liveness_warnings(collection: Any, facts: LivenessFacts) -> list[Warning]:
+def liveness_warnings(collection: Any, facts: LivenessFacts) -> list[StatusWarning]:
     """Warnings about work that is not moving: expired leases, outbox lag, no workers."""
-    found: list[Warning] = []
+    found: list[StatusWarning] = []
     expired = facts.expired.get(collection.id)
     if expired is not None:
         count, age = expired
@@ -103,7 +103,7 @@ def liveness_warnings(collection: Any, facts: LivenessFacts) -> list[Warning]:
             "or run 'fileintel sweep'"
         )
         found.append(
-            Warning(
+            StatusWarning(
                 "lease_expired",
                 f"{count} document(s) lost their worker (lease expired {age:.0f} s ago); {hint}",
             )
@@ -113,7 +113,7 @@ def liveness_warnings(collection: Any, facts: LivenessFacts) -> list[Warning]:
     lag = facts.outbox.lag_seconds
     if lag is not None and lag > OUTBOX_LAG_WARNING_SECONDS:
         found.append(
-            Warning(
+            StatusWarning(
                 "outbox_not_draining",
                 f"{facts.outbox.backlog} outbox message(s) waiting, the oldest for "
                 f"{lag:.0f} s; is 'fileintel relay' running? "
@@ -123,7 +123,7 @@ def liveness_warnings(collection: Any, facts: LivenessFacts) -> list[Warning]:
     in_status = (facts.now - collection.status_updated_at).total_seconds()
     if facts.workers_seen == 0 and in_status > NO_WORKER_GRACE_SECONDS:
         found.append(
-            Warning(
+            StatusWarning(
                 "no_worker",
                 "no worker has been seen in the last minute; start 'fileintel "
                 "worker' (or 'fileintel run' on the embedded defaults)",

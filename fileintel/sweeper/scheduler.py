@@ -18,7 +18,9 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import Engine
 
 from fileintel.config import Settings
+from fileintel.metrics import SWEEP_DECISIONS
 from fileintel.store.heartbeats import HeartbeatThread
+from fileintel.store.outbox_state import purge_published
 from fileintel.sweeper.leader import LeaderLock
 from fileintel.sweeper.sweep import Sweeper, SweepResult
 
@@ -66,7 +68,6 @@ class SweepScheduler:
         return result
 
     def _purge(self) -> int:
-        from fileintel.outbox.queries import purge_published
 
         try:
             return purge_published(self.engine, self.settings.outbox_retention_seconds)
@@ -107,7 +108,6 @@ class SweepScheduler:
 def _count(result: SweepResult | None) -> None:
     if result is None:
         return
-    from fileintel.metrics import SWEEP_DECISIONS
 
     for decision, n in result.decisions.items():
         SWEEP_DECISIONS.labels(decision).inc(n)

@@ -14,19 +14,15 @@ import dramatiq
 from fileintel.config import load_settings
 from fileintel.logs import configure_logging
 from fileintel.messaging.broker import build_broker
-from fileintel.metrics import count_commits, serve
+from fileintel.metrics import count_commits
+from fileintel.metrics_server import serve
 from fileintel.workers.actors import DocumentWorker, register_actors
 from fileintel.workers.middleware import WorkerHeartbeat
 
-#: The interpreter's thread switch interval in a worker process, in seconds. At Python's
-#: 5 ms a worker thread running the pipeline hands the GIL over whenever one of Dramatiq's
-#: consumer threads wakes up to poll Redis (about 175 times a second per process in the
-#: processing benchmark), and every hand-over costs both threads CPU and cache. At 50 ms
-#: the pipeline runs on and a consumer gets the GIL when the worker thread next waits (at
-#: every database round trip): an acknowledgement or a prefetch waits a few milliseconds
-#: more. Measured A/B, six alternations over two runs: worker CPU per document -4%,
-#: documents/s +5% (docs/performance.md). Worker threads that all compute share the GIL
-#: in slices this long.
+#: The interpreter's thread switch interval in a worker process, in seconds. Longer than
+#: Python's 5 ms so the pipeline thread is not preempted each time a consumer thread wakes
+#: to poll the broker; a consumer gets the GIL at the worker's next database round trip
+#: (measured: docs/performance.md, "Processing throughput").
 SWITCH_INTERVAL_SECONDS = 0.05
 
 sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)

@@ -1,4 +1,4 @@
-"""FileIntel's own Dramatiq middleware: worker heartbeats and per-document metrics."""
+"""FileIntel's own Dramatiq middleware: the worker process's heartbeat."""
 
 from __future__ import annotations
 

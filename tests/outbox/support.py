@@ -23,11 +23,12 @@ from sqlalchemy import Engine, select
 
 from fileintel.config import Settings
 from fileintel.db import read_tx, write_tx
+from fileintel.models.events import new_event_id
 from fileintel.models.states import CollectionStatus
 from fileintel.models.tables import outbox_t
 from fileintel.outbox.publishers import Outcome
 from fileintel.outbox.relay import Relay
-from fileintel.store.outbox_rows import add_event, new_event_id
+from fileintel.store.outbox_rows import add_event
 from fileintel.store.transitions import record_creation, transition
 from tests.helpers import wait_for  # noqa: F401 - re-exported for the suite
 

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from fileintel.db import manual_tx
-from fileintel.outbox.durable import FLUSH_COMMITTED
+from fileintel.backends.postgresql import FLUSH_COMMITTED
+from fileintel.backends.postgresql_session import manual_tx
+from fileintel.models.events import new_event_id
 from fileintel.outbox.publishers import Outcome
-from fileintel.store.outbox_rows import add_event, new_event_id
+from fileintel.store.outbox_rows import add_event
 from tests.helpers import on_statements
 from tests.outbox.support import RecordingSink, add_events
 from tests.outbox.test_relay import make_relay

@@ -8,10 +8,11 @@ from sqlalchemy import Engine
 
 from fileintel.db import write_tx
 from fileintel.messaging.broker import build_broker
+from fileintel.models.events import new_event_id
 from fileintel.models.states import CollectionStatus
 from fileintel.outbox.publishers import RedisStreamSink, stream_fields
 from fileintel.outbox.relay import build_relay
-from fileintel.store.outbox_rows import add_event, new_event_id
+from fileintel.store.outbox_rows import add_event
 from fileintel.store.transitions import transition
 from tests.outbox.support import (
     add_events,

@@ -11,11 +11,13 @@ from sqlalchemy import Engine, select, text, update
 
 from fileintel.db import db_now, make_engine, read_tx, write_tx
 from fileintel.messaging.broker import build_broker
+from fileintel.models.events import new_event_id
 from fileintel.models.tables import outbox_t
 from fileintel.outbox import queries
 from fileintel.outbox.publishers import BrokerDispatcher, NullEventSink
 from fileintel.outbox.relay import Relay
-from fileintel.store.outbox_rows import add_dispatches, add_event, dispatch_message, new_event_id
+from fileintel.store import outbox_state
+from fileintel.store.outbox_rows import add_dispatches, add_event, dispatch_message
 from tests.outbox.support import (
     RecordingSink,
     RejectingSink,
@@ -124,7 +126,7 @@ def test_a_failing_row_backs_off_holds_its_key_and_is_parked_after_max_attempts(
 
     # retry-parked puts it back, due now, with fresh attempts.
     with write_tx(engine) as conn:
-        assert queries.retry_parked(conn) == 1
+        assert outbox_state.retry_parked(conn) == 1
     sink.reject.clear()
     assert relay.run_once().published == 1
     assert sink.published[-1] == poison
@@ -149,7 +151,7 @@ def test_a_malformed_dispatch_is_parked_while_other_rows_flow(engine: Engine) ->
     (row,) = [r for r in outbox_rows(engine) if r.parked_at is not None]
     assert row.kind == "dispatch" and "malformed dispatch payload" in row.last_error
     with read_tx(engine) as conn:
-        status = queries.outbox_status(conn)
+        status = outbox_state.outbox_status(conn)
     assert (status["backlog"], status["parked"]) == (1, 1)
     assert status["parked_rows"][0]["id"] == row.id
 
@@ -180,7 +182,7 @@ def test_purge_deletes_only_old_published_rows(engine: Engine) -> None:
     relay.run_once()  # two more published, just now
 
     assert relay.purge_published(60) == 2
-    assert queries.purge_published(engine, 60, batch=1) == 0
+    assert outbox_state.purge_published(engine, 60, batch=1) == 0
     assert len(outbox_rows(engine)) == 2
 
 

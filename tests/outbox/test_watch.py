@@ -15,10 +15,11 @@ from fileintel.cli import main
 from fileintel.db import write_tx
 from fileintel.errors import BrokerError
 from fileintel.messaging.broker import build_broker
+from fileintel.models.events import new_event_id
 from fileintel.models.states import CollectionStatus
 from fileintel.outbox.follow import StreamFollower, follow_collection, follow_status_events
 from fileintel.outbox.relay import build_relay
-from fileintel.store.outbox_rows import add_event, new_event_id
+from fileintel.store.outbox_rows import add_event
 from fileintel.store.transitions import transition
 from tests.outbox.support import busy_collection, fileintel, settings_for, wait_for
 

@@ -288,7 +288,7 @@ def sweep_lock_holders(pg_url: str) -> int:
     """How many sessions hold the sweep lock in ``pg_url``'s database (pg_locks)."""
     from sqlalchemy import create_engine, text
 
-    from fileintel.sweeper.leader import SWEEP_LOCK_KEY
+    from fileintel.backends.postgresql import LOCK_KEYS
 
     engine = create_engine(pg_url)
     try:
@@ -301,7 +301,7 @@ def sweep_lock_holders(pg_url: str) -> int:
                         "                 WHERE datname = current_database())"
                         " AND ((classid::bigint << 32) | objid::bigint) = :key"
                     ),
-                    {"key": SWEEP_LOCK_KEY},
+                    {"key": LOCK_KEYS["sweep"]},
                 ).scalar_one()
             )
     finally:

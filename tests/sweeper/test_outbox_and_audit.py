@@ -16,13 +16,13 @@ from sqlalchemy import Engine, insert, select, update
 
 from fileintel.db import db_now, read_tx, write_tx
 from fileintel.messaging import PROCESS_DOCUMENT_ACTOR
+from fileintel.models.events import STATUS_CHANGED
 from fileintel.models.states import CollectionStatus
 from fileintel.models.tables import documents_t, outbox_t, runs_t
 from fileintel.store.document_work import finish_document
 from fileintel.store.lifecycle import begin_run
 from fileintel.store.outbox_rows import DISPATCH, EVENT
 from fileintel.store.runs import request_processing
-from fileintel.store.transitions import STATUS_CHANGED
 from fileintel.sweeper.sweep import Sweeper
 from tests.helpers import invariant_h_and_o
 from tests.sweeper.processes import (

@@ -1,0 +1,67 @@
+"""What happens after a commit that wrote outbox rows, for every kind of transaction.
+
+Code that inserts outbox rows marks its connection (``mark_outbox_written``); whoever
+commits the transaction (``db.write_tx``, a backend's hot transaction) runs the hooks
+registered for the engine afterwards. The embedded mode wakes its relay this way: SQLite
+has no NOTIFY, and without a wake-up a committed message waits for the relay's next poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine, exc
+from sqlalchemy.engine import Connection
+
+log = logging.getLogger("fileintel.db")
+
+#: Set in ``Connection.info`` by code that inserts outbox rows.
+_OUTBOX_WRITTEN = "fileintel.outbox_written"
+_hooks: weakref.WeakKeyDictionary[Engine, list[Callable[[], None]]] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def mark_outbox_written(conn: Connection) -> None:
+    """Note that the current transaction inserted outbox rows (see ``on_outbox_commit``)."""
+    conn.info[_OUTBOX_WRITTEN] = True
+
+
+def take_outbox_written(info: dict[Any, Any]) -> bool:
+    """Whether the transaction whose connection has ``info`` (``Connection.info``, taken
+    while the connection was valid) inserted outbox rows; clears the note."""
+    return bool(info.pop(_OUTBOX_WRITTEN, False))
+
+
+def on_outbox_commit(engine: Engine, hook: Callable[[], None]) -> Callable[[], None]:
+    """Call ``hook`` after each transaction on ``engine``, in this process, that committed
+    outbox rows; return a function that removes it."""
+    with _lock:
+        _hooks.setdefault(engine, []).append(hook)
+
+    def remove() -> None:
+        with _lock:
+            hooks = _hooks.get(engine, [])
+            if hook in hooks:
+                hooks.remove(hook)
+
+    return remove
+
+
+def run_outbox_hooks(engine: Engine) -> None:
+    """Run the hooks of ``engine`` (after a commit that wrote outbox rows)."""
+    with _lock:
+        hooks = list(_hooks.get(engine, ()))
+    for hook in hooks:
+        try:
+            hook()
+        except Exception:  # the transaction committed: a hook must not undo that for the caller
+            log.exception("outbox commit hook failed")
+
+
+def short_error(e: exc.DBAPIError) -> str:
+    """The first line of the driver's message."""
+    return str(e.orig).strip().splitlines()[0] if e.orig is not None else str(e)
