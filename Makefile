@@ -20,9 +20,13 @@ run: $(STAMP)
 ## test: set up, then lint, type-check and run the whole test suite
 test: $(STAMP) lint typecheck pytest
 
+## lint: style, formatting, the import layers (pyproject's importlinter contracts) and no
+## database-kind branch outside fileintel/backends
 lint: $(STAMP)
 	$(BIN)/ruff check fileintel tests benchmarks
 	$(BIN)/ruff format --check fileintel tests benchmarks
+	$(BIN)/lint-imports
+	$(BIN)/pytest -q -p no:cacheprovider tests/test_layers.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

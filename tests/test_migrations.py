@@ -159,7 +159,8 @@ def _notifications_of_inserts(url: str, expected: int) -> list[str]:
     import psycopg2
 
     from fileintel.db import make_engine, write_tx
-    from fileintel.store.outbox_rows import add_dispatch, add_event, new_event_id
+    from fileintel.models.events import new_event_id
+    from fileintel.store.outbox_rows import add_dispatch, add_event
 
     listener = psycopg2.connect(url.replace("postgresql+psycopg2", "postgresql"))
     engine = make_engine(url)
