@@ -24,12 +24,12 @@ It then measures, with the sweeper's real code (``Sweeper.run_once``, default se
     audit's cost is the difference of the medians, once per audit interval.
 
 and prints ``EXPLAIN (ANALYZE, BUFFERS)`` of each of the sweeper's queries exactly as it
-sends them (``fileintel.sweeper.document_rules``: ``expired_leases``, ``unsent_dispatch``,
-``unclaimed_dispatches``; ``fileintel.sweeper.run_rules``: ``runs_needing_attention``, and
-the audit's ``runs_disagreeing``), once while the stuck rows are there and once on the empty
-pass, naming every sequential scan over a large table. Last it states the stuck-detection
-latency the default settings give beside the 75 minutes of the design FileIntel replaced.
-The database is dropped at the end (``--keep`` keeps it).
+sends them (``expired_leases``, ``outbox_backlog.unsent_dispatch``,
+``lost_dispatches.unclaimed_dispatches``, ``runs.runs_needing_attention``, and
+``audit.runs_disagreeing``, all in ``fileintel.sweeper``), once while the stuck rows are
+there and once on the empty pass, naming every sequential scan over a large table. Last it
+states the stuck-detection latency the default settings give beside the 75 minutes of the
+design FileIntel replaced. The database is dropped at the end (``--keep`` keeps it).
 """
 
 from __future__ import annotations

@@ -47,8 +47,7 @@ def sweeper_queries(engine: Engine) -> list[tuple[str, str, Any]]:
     """Run each of the sweeper's queries as a pass would; capture (name, SQL, params)."""
     from fileintel.config import Settings
     from fileintel.db import db_now, read_tx
-    from fileintel.sweeper import document_rules as recovery
-    from fileintel.sweeper import run_rules as run_recovery
+    from fileintel.sweeper import audit, expired_leases, lost_dispatches, outbox_backlog, runs
     from fileintel.sweeper.sweep import DEFAULT_BATCH_SIZE
 
     settings = Settings(database_url=str(engine.url))
@@ -61,13 +60,13 @@ def sweeper_queries(engine: Engine) -> list[tuple[str, str, Any]]:
         now = conn.execute(select(db_now())).scalar_one()
     before = now - dt.timedelta(seconds=settings.dispatch_timeout_seconds)
     calls: dict[str, Callable[[Any], Any]] = {
-        "expired_leases": lambda c: recovery.expired_leases(c, now, 0, DEFAULT_BATCH_SIZE),
-        "unsent_dispatch": lambda c: recovery.unsent_dispatch(c, now, before),
-        "unclaimed_dispatches": lambda c: recovery.unclaimed_dispatches(
+        "expired_leases": lambda c: expired_leases.expired_leases(c, now, 0, DEFAULT_BATCH_SIZE),
+        "unsent_dispatch": lambda c: outbox_backlog.unsent_dispatch(c, now, before),
+        "unclaimed_dispatches": lambda c: lost_dispatches.unclaimed_dispatches(
             c, before, 0, DEFAULT_BATCH_SIZE
         ),
-        "runs_needing_attention": lambda c: run_recovery.runs_needing_attention(c, now, before),
-        AUDIT_QUERY: run_recovery.runs_disagreeing,
+        "runs_needing_attention": lambda c: runs.runs_needing_attention(c, now, before),
+        AUDIT_QUERY: audit.runs_disagreeing,
     }
     queries = []
     event.listen(engine, "before_cursor_execute", capture)

@@ -2,21 +2,18 @@
 
 Dead work is detected by expired leases, not by age: a slow document whose worker keeps
 heartbeating is never touched, and a dead one is noticed ``lease`` seconds after its last
-heartbeat, not an hour later. Each pass, in keyset batches:
+heartbeat, not an hour later. ``Sweeper.run_once`` composes the rules, one module each:
 
-- documents whose lease expired: re-dispatch with the next attempt, or mark failed when
-  attempts are exhausted (closing the run if it was the last one);
-- documents dispatched but never claimed for ``dispatch_timeout``: re-dispatch;
-- runs queued for ``dispatch_timeout`` with no worker starting them: re-dispatch the start;
-  runs whose documents are all finished but which are still open: finalise; runs past their
-  deadline: fail;
-- the audit, every ``audit_interval`` (and on a sweeper's first pass): collections whose
-  status disagrees with their run: repair. Writers change both in one transaction, so this
-  only catches bugs and hand edits, and it is the one query that cannot use an index.
+- ``expired_leases``: re-dispatch with the next attempt, or fail when attempts are used up;
+- ``lost_dispatches``: documents dispatched but never claimed for ``dispatch_timeout``;
+- ``runs``: runs past their deadline, queued with no worker starting them, or open with
+  every document finished;
+- ``audit``, every ``AUDIT_INTERVAL_SECONDS`` (and on a sweeper's first pass): a run and
+  its collection that disagree on open/closed.
 
 The two "message lost?" rules (never claimed, never started) are held back while the
-outbox is not draining (a due dispatch row older than ``dispatch_timeout`` is unpublished):
-then the messages were not sent yet, and sending them again would only grow the backlog.
+outbox is not draining (``outbox_backlog``): the messages were not sent yet, and sending
+them again would only grow the backlog.
 
 Every decision is one small transaction that re-checks its condition, so two sweeps (or a
 sweep and a worker) never both act, and every decision leaves a note or a history row.
@@ -40,19 +37,20 @@ from sqlalchemy.engine import Connection
 from fileintel.config import Settings
 from fileintel.db import db_now, read_tx, write_tx
 from fileintel.errors import StateError
-from fileintel.sweeper import document_rules as recovery
-from fileintel.sweeper import run_rules as run_recovery
+from fileintel.sweeper import expired_leases, lost_dispatches, outbox_backlog, runs
+from fileintel.sweeper.audit import AUDIT_INTERVAL_SECONDS, runs_disagreeing
+from fileintel.sweeper.decisions import Decide
 
 log = logging.getLogger("fileintel.sweeper")
 
+#: Documents read per keyset batch by the document rules.
 DEFAULT_BATCH_SIZE = 500
-#: Seconds between two audits of collection/run agreement by one Sweeper.
-AUDIT_INTERVAL_SECONDS = 60.0
 
 
 @dataclass
 class SweepResult:
-    """What one pass decided, counted per decision; ``found`` counts candidates seen."""
+    """What one pass decided, counted per decision (``Decision`` values); ``found`` counts
+    candidates seen."""
 
     decisions: Counter[str] = field(default_factory=Counter)
     found: int = 0
@@ -118,14 +116,14 @@ class Sweeper:
             log.warning("sweep: not re-sending unclaimed documents or starts: %s", result.held)
         else:
             self._unclaimed(now, lost_before, result, dry_run)
-        seen = self._runs(run_recovery.runs_needing_attention, now, lost_before, result, dry_run)
+        seen = self._runs(runs.runs_needing_attention, now, lost_before, result, dry_run)
         if audit is None:
             audit = self.audit_due()
         if audit:
             self._last_audit = self._clock()
             result.audited = True
             self._runs(
-                lambda conn, _now, _before: run_recovery.runs_disagreeing(conn),
+                lambda conn, _now, _before: runs_disagreeing(conn),
                 now,
                 lost_before,
                 result,
@@ -139,27 +137,16 @@ class Sweeper:
     def _outbox_not_draining(self, now: dt.datetime, created_before: dt.datetime) -> str | None:
         """Why lost-looking messages must not be sent again now, or None when they may."""
         with read_tx(self.engine) as conn:
-            row = recovery.unsent_dispatch(conn, now, created_before)
-        if row is None:
-            return None
-        age = (now - row.created_at).total_seconds()
-        return (
-            f"the outbox is not draining: dispatch row {row.id} ({row.topic}) was written "
-            f"{age:.0f} s ago and is still unpublished; messages that look lost may not "
-            "have been sent yet"
-        )
+            return outbox_backlog.hold_reason(conn, now, created_before)
 
     def _expired_leases(self, now: dt.datetime, result: SweepResult, dry_run: bool) -> None:
         self._scan(
             result,
             dry_run,
-            lambda conn, after: recovery.expired_leases(conn, now, after, self.batch_size),
-            lambda doc: (
-                f"document {doc.id} (run {doc.run_id}): lease expired at "
-                f"{doc.lease_expires_at.isoformat()}"
-            ),
+            lambda conn, after: expired_leases.expired_leases(conn, now, after, self.batch_size),
+            expired_leases.describe,
             lambda doc: partial(
-                recovery.recover_expired_lease,
+                expired_leases.recover_expired_lease,
                 doc=doc,
                 now=now,
                 max_attempts=self.settings.max_document_attempts,
@@ -172,14 +159,11 @@ class Sweeper:
         self._scan(
             result,
             dry_run,
-            lambda conn, after: recovery.unclaimed_dispatches(
+            lambda conn, after: lost_dispatches.unclaimed_dispatches(
                 conn, older_than, after, self.batch_size
             ),
-            lambda doc: (
-                f"document {doc.id} (run {doc.run_id}): dispatched at "
-                f"{doc.dispatched_at.isoformat()}, never claimed"
-            ),
-            lambda doc: partial(recovery.recover_unclaimed, doc=doc, now=now),
+            lost_dispatches.describe,
+            lambda doc: partial(lost_dispatches.recover_unclaimed, doc=doc, now=now),
         )
 
     def _scan(
@@ -188,7 +172,7 @@ class Sweeper:
         dry_run: bool,
         fetch: Callable[[Connection, int], list[Any]],
         describe: Callable[[Any], str],
-        decider: Callable[[Any], recovery.Decide],
+        decider: Callable[[Any], Decide],
     ) -> None:
         """Walk candidates in keyset batches (by document id), deciding on each."""
         after = 0
@@ -216,22 +200,19 @@ class Sweeper:
     ) -> frozenset[str]:
         """Decide on each run ``fetch`` finds (except ``skip``); return the ids seen."""
         with read_tx(self.engine) as conn:
-            runs = [run for run in fetch(conn, now, start_timeout) if run.id not in skip]
-        for run in runs:
+            found = [run for run in fetch(conn, now, start_timeout) if run.id not in skip]
+        for run in found:
             result.found += 1
             if dry_run:
-                result.messages.append(
-                    f"run {run.id}: {run.status} (collection "
-                    f"{run.collection_status}) needs attention"
-                )
+                result.messages.append(runs.describe(run))
                 continue
             self._decide(
                 result,
-                partial(run_recovery.recover_run, run=run, now=now, start_timeout=start_timeout),
+                partial(runs.recover_run, run=run, now=now, start_timeout=start_timeout),
             )
-        return frozenset(run.id for run in runs)
+        return frozenset(run.id for run in found)
 
-    def _decide(self, result: SweepResult, decide: recovery.Decide) -> None:
+    def _decide(self, result: SweepResult, decide: Decide) -> None:
         try:
             with write_tx(self.engine) as conn:
                 decision = decide(conn)
@@ -243,7 +224,8 @@ class Sweeper:
             log.exception("sweep: a decision failed; the next pass will try again")
             return
         if decision is not None:
-            result.decisions[decision] += 1
+            # The plain value: counts, logs and metric labels show "redispatch_expired".
+            result.decisions[decision.value] += 1
 
     def run_forever(self, stop: threading.Event, interval: float | None = None) -> None:
         """Sweep every ``interval`` seconds until ``stop`` is set (embedded mode)."""

@@ -31,7 +31,7 @@ from fileintel.store.documents import list_documents, register_documents, scan_p
 from fileintel.store.lifecycle import cancel_run
 from fileintel.store.runs import RETRY, request_processing
 from fileintel.store.status import collection_status
-from fileintel.sweeper import document_rules as recovery
+from fileintel.sweeper import expired_leases as lease_rule
 from fileintel.workers.actors import DocumentWorker, pipeline_options
 from tests.helpers import invariant_h_and_o
 from tests.processing.support import (
@@ -284,9 +284,9 @@ def test_an_expired_attempt_finishing_late_writes_nothing(
     # The sweeper, one second after the lease ran out, re-dispatches it as attempt 2.
     later = claim.lease_expires_at + dt.timedelta(seconds=1)
     with write_tx(engine) as conn:
-        expired = recovery.expired_leases(conn, later, 0, 100)
+        expired = lease_rule.expired_leases(conn, later, 0, 100)
         assert [e.id for e in expired] == [doc.id]
-        assert recovery.recover_expired_lease(conn, expired[0], later, 3) == "redispatch_expired"
+        assert lease_rule.recover_expired_lease(conn, expired[0], later, 3) == "redispatch_expired"
     before = snapshot(engine, collection_id, [run_id])
     assert before[3][doc.path][:3] == ("pending", run_id, 2)
 

@@ -17,8 +17,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
 from fileintel.db import db_now, make_engine, read_tx
-from fileintel.sweeper import document_rules as recovery
-from fileintel.sweeper import run_rules as run_recovery
+from fileintel.sweeper import outbox_backlog, runs
 from tests.helpers import on_statements
 
 TIMEOUT = dt.timedelta(seconds=120)
@@ -55,7 +54,7 @@ def plan_of(engine: Engine, query: Callable[[Connection, dt.datetime], Any]) -> 
 
 def test_the_run_rules_read_three_partial_indexes_with_a_bitmap_or(pg_engine: Engine) -> None:
     plan = plan_of(
-        pg_engine, lambda conn, now: run_recovery.runs_needing_attention(conn, now, now - TIMEOUT)
+        pg_engine, lambda conn, now: runs.runs_needing_attention(conn, now, now - TIMEOUT)
     )
     assert "BitmapOr" in plan, plan
     for index in ("ix_runs_open_deadline", "ix_runs_queued_heartbeat", "ix_runs_finished_open"):
@@ -66,9 +65,7 @@ def test_the_run_rules_read_three_partial_indexes_with_a_bitmap_or(pg_engine: En
 def test_with_the_start_rule_held_the_other_two_still_use_their_indexes(
     pg_engine: Engine,
 ) -> None:
-    plan = plan_of(
-        pg_engine, lambda conn, now: run_recovery.runs_needing_attention(conn, now, None)
-    )
+    plan = plan_of(pg_engine, lambda conn, now: runs.runs_needing_attention(conn, now, None))
     assert "ix_runs_queued_heartbeat" not in plan, plan
     assert "Bitmap Index Scan on ix_runs_open_deadline" in plan, plan
     assert "Bitmap Index Scan on ix_runs_finished_open" in plan, plan
@@ -76,6 +73,8 @@ def test_with_the_start_rule_held_the_other_two_still_use_their_indexes(
 
 
 def test_the_outbox_check_reads_the_unpublished_rows_only(pg_engine: Engine) -> None:
-    plan = plan_of(pg_engine, lambda conn, now: recovery.unsent_dispatch(conn, now, now - TIMEOUT))
+    plan = plan_of(
+        pg_engine, lambda conn, now: outbox_backlog.unsent_dispatch(conn, now, now - TIMEOUT)
+    )
     assert "ix_outbox_unpublished" in plan, plan
     assert "Seq Scan" not in plan, plan

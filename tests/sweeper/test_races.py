@@ -22,7 +22,7 @@ from fileintel.errors import StaleRun
 from fileintel.messaging import PROCESS_DOCUMENT_ACTOR
 from fileintel.models.tables import run_notes_t
 from fileintel.store.document_work import finish_document
-from fileintel.sweeper import document_rules as recovery
+from fileintel.sweeper import expired_leases as lease_rule
 from fileintel.sweeper.sweep import Sweeper, SweepResult
 from fileintel.workers.leases import LeaseKeeper
 from tests.helpers import invariant_h_and_o
@@ -114,13 +114,13 @@ def test_a_sweep_racing_a_finishing_worker_lets_exactly_one_win(
             backdate_lease(engine, [doc], 5)
             now = db_clock(engine)
             with read_tx(engine) as conn:
-                [found] = recovery.expired_leases(conn, now, 0, 10)
+                [found] = lease_rule.expired_leases(conn, now, 0, 10)
             barrier = threading.Barrier(2)
 
             def sweep(found: Any = found, now: Any = now, barrier: Any = barrier) -> Any:
                 barrier.wait(timeout=30)
                 with write_tx(sweep_engine) as conn:
-                    return recovery.recover_expired_lease(conn, found, now, 3)
+                    return lease_rule.recover_expired_lease(conn, found, now, 3)
 
             def finish(taken: Any = taken, barrier: Any = barrier) -> Any:
                 barrier.wait(timeout=30)

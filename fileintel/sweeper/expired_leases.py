@@ -1,60 +1,35 @@
-"""The sweeper's database operations on documents: find expired or lost work, recover it.
+"""Expired leases: documents whose worker stopped heartbeating.
 
-Each ``recover_*`` function handles one item in the caller's transaction with a guarded
-UPDATE that re-checks the condition it was found by (lease still expired, attempt
-unchanged, ...), so two sweeps, or a sweep racing a finishing worker, make one decision
-between them; the loser's UPDATE matches nothing and it moves on (invariants H and F).
-The run rules are in ``fileintel.sweeper.run_rules``.
+Finds documents ``processing`` whose lease ended before the pass's ``now``, under a run that
+is still processing (keyset batches by id; the partial index
+``ix_documents_lease_in_flight``). Decides ``REDISPATCH_EXPIRED`` (back to ``pending`` as
+the next attempt, with a dispatch row) or, once the worker was lost ``max_attempts`` times,
+``FAIL_DOCUMENT`` (no chunks kept, the ``document.failed`` event a worker writes, and the
+run closed if it was its last open document). The guarded write is the document UPDATE
+fenced on (id, run, attempt, ``processing``, lease still expired): of two sweeps, or a sweep
+and the worker's late finish, exactly one matches the row and the other writes nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.engine import Connection
 
 from fileintel.db import db_now
 from fileintel.messaging import DOCUMENTS_QUEUE, PROCESS_DOCUMENT_ACTOR
 from fileintel.models.states import DocumentState
-from fileintel.models.tables import collections_t, documents_t, outbox_t, run_notes_t, runs_t
+from fileintel.models.tables import collections_t, documents_t, runs_t
 from fileintel.store.chunks import drop_chunks
 from fileintel.store.document_work import Claim
 from fileintel.store.lifecycle import finalize_run, move_counters, run_is_finished
 from fileintel.store.liveness import document_run_is_processing
-from fileintel.store.outbox_rows import DISPATCH, add_dispatch
+from fileintel.store.outbox_rows import add_dispatch
 from fileintel.store.progress_events import write_progress_event
-
-ACTOR = "sweeper"
-
-#: One decision: runs in a transaction, returns the decision's name or None when moot.
-Decide = Callable[[Connection], "str | None"]
-
-
-def add_note(
-    conn: Connection,
-    collection_id: str,
-    run_id: str,
-    document_id: int | None,
-    decision: str,
-    message: str,
-    actor: str = ACTOR,
-) -> None:
-    """Record a decision that is not a status change (shown by ``status --explain``)."""
-    conn.execute(
-        insert(run_notes_t).values(
-            collection_id=collection_id,
-            run_id=run_id,
-            document_id=document_id,
-            decision=decision,
-            message=message,
-            actor=actor,
-            at=db_now(),
-        )
-    )
+from fileintel.sweeper.decisions import Decision
+from fileintel.sweeper.notes import ACTOR, add_note
 
 
 def expired_leases(conn: Connection, now: dt.datetime, after_id: int, limit: int) -> list[Row[Any]]:
@@ -75,30 +50,16 @@ def expired_leases(conn: Connection, now: dt.datetime, after_id: int, limit: int
     )
 
 
-def unclaimed_dispatches(
-    conn: Connection, older_than: dt.datetime, after_id: int, limit: int
-) -> list[Row[Any]]:
-    """Pending documents dispatched before ``older_than`` and never claimed (keyset by id)."""
-    d = documents_t.c
-    return list(
-        conn.execute(
-            select(d.id, d.run_id, d.attempt, d.collection_id, d.dispatched_at)
-            .where(
-                d.state == DocumentState.PENDING.value,
-                d.dispatched_at.is_not(None),
-                d.dispatched_at < older_than,
-                d.id > after_id,
-                document_run_is_processing(),
-            )
-            .order_by(d.id)
-            .limit(limit)
-        )
+def describe(doc: Any) -> str:
+    """What a dry run says about one document ``expired_leases`` found."""
+    return (
+        f"document {doc.id} (run {doc.run_id}): lease expired at {doc.lease_expires_at.isoformat()}"
     )
 
 
 def recover_expired_lease(
     conn: Connection, doc: Any, now: dt.datetime, max_attempts: int
-) -> str | None:
+) -> Decision | None:
     """Re-dispatch (next attempt) or fail a document whose lease expired; None if moot."""
     d = documents_t.c
     lost = doc.lost_leases + 1
@@ -115,6 +76,7 @@ def recover_expired_lease(
     error = f"worker lost {lost} times (lease expired)"
     _lock_collection(conn, doc.collection_id)
     if exhausted:
+        decision = Decision.FAIL_DOCUMENT
         reason = f"{found}; no attempts left, marked failed"
         values: dict[str, Any] = {
             "state": DocumentState.FAILED.value,
@@ -127,6 +89,7 @@ def recover_expired_lease(
             "embedded_count": 0,
         }
     else:
+        decision = Decision.REDISPATCH_EXPIRED
         reason = f"{found}; re-dispatched as attempt {doc.attempt + 1}"
         values = {
             "state": DocumentState.PENDING.value,
@@ -149,26 +112,19 @@ def recover_expired_lease(
         chunks_delta=-dropped,
         embedded_delta=-dropped_embedded,
     )
-    add_note(
-        conn,
-        doc.collection_id,
-        doc.run_id,
-        doc.id,
-        "fail_document" if exhausted else "redispatch_expired",
-        reason,
-    )
+    add_note(conn, doc.collection_id, doc.run_id, doc.id, decision, reason)
     if exhausted:
         _document_failed_event(conn, doc, error, counters)
         if run_is_finished(counters):
             finalize_run(conn, doc.run_id, actor=ACTOR, message=f"{reason}; run finished")
-        return "fail_document"
+        return decision
     add_dispatch(
         conn,
         queue_name=DOCUMENTS_QUEUE,
         actor_name=PROCESS_DOCUMENT_ACTOR,
         args=[doc.run_id, doc.id, doc.attempt + 1],
     )
-    return "redispatch_expired"
+    return decision
 
 
 def _lock_collection(conn: Connection, collection_id: str) -> None:
@@ -203,73 +159,3 @@ def _document_failed_event(conn: Connection, doc: Any, error: str, counters: Any
         doc.lease_expires_at,
     )
     write_progress_event(conn, lost, DocumentState.FAILED, error, 0, counters)
-
-
-@dataclass(frozen=True)
-class UnsentDispatch:
-    """A dispatch row the relay has not published."""
-
-    id: int
-    topic: str
-    created_at: dt.datetime
-
-
-def unsent_dispatch(
-    conn: Connection, now: dt.datetime, created_before: dt.datetime
-) -> UnsentDispatch | None:
-    """The oldest dispatch row that is due, not parked, and still unpublished although it
-    was written before ``created_before``; None while the outbox drains.
-
-    Such a row means the relay is not sending (down, or far behind): a document or a run
-    start that looks lost may simply not have been sent yet. Reads the unpublished rows in
-    id order (``ix_outbox_unpublished``) and stops at the first match.
-    """
-    o = outbox_t.c
-    row = conn.execute(
-        select(o.id, o.topic, o.created_at)
-        .where(
-            o.published_at.is_(None),
-            o.kind == DISPATCH,
-            o.parked_at.is_(None),
-            o.available_at <= now,
-            o.created_at < created_before,
-        )
-        .order_by(o.id)
-        .limit(1)
-    ).one_or_none()
-    return None if row is None else UnsentDispatch(int(row.id), str(row.topic), row.created_at)
-
-
-def recover_unclaimed(conn: Connection, doc: Any, now: dt.datetime) -> str | None:
-    """Re-dispatch a document whose message was never claimed (lost by the broker)."""
-    d = documents_t.c
-    age = (now - doc.dispatched_at).total_seconds()
-    updated = conn.execute(
-        update(documents_t)
-        .where(
-            d.id == doc.id,
-            d.run_id == doc.run_id,
-            d.attempt == doc.attempt,
-            d.state == DocumentState.PENDING.value,
-            d.dispatched_at == doc.dispatched_at,
-        )
-        .values(attempt=doc.attempt + 1, dispatched_at=db_now())
-    ).rowcount
-    if updated != 1:
-        return None
-    add_note(
-        conn,
-        doc.collection_id,
-        doc.run_id,
-        doc.id,
-        "redispatch_unclaimed",
-        f"document {doc.id} was dispatched {age:.0f} s ago and never claimed "
-        f"(message lost?); re-dispatched as attempt {doc.attempt + 1}",
-    )
-    add_dispatch(
-        conn,
-        queue_name=DOCUMENTS_QUEUE,
-        actor_name=PROCESS_DOCUMENT_ACTOR,
-        args=[doc.run_id, doc.id, doc.attempt + 1],
-    )
-    return "redispatch_unclaimed"
