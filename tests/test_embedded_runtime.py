@@ -22,8 +22,7 @@ from fileintel.db import read_tx
 from fileintel.messaging import DOCUMENTS_QUEUE
 from fileintel.models.tables import outbox_t, status_events_t
 from fileintel.runtime import EmbeddedRuntime
-from tests.helpers import invariant_h_and_o
-from tests.processing.support import (
+from tests.corpus import (
     Corpus,
     cli_env,
     collection_row,
@@ -35,7 +34,8 @@ from tests.processing.support import (
     terminal_status,
     wait_for,
 )
-from tests.processing.test_database_work import (
+from tests.helpers import invariant_h_and_o
+from tests.store.test_database_work import (
     assert_finished_like_pipeline,
     queue_corpus,
 )

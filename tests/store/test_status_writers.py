@@ -25,7 +25,7 @@ GUARDED = frozenset(
     {"status", "previous_status", "status_updated_at", "current_run_id", "version", "last_seq"}
 )
 COLLECTION_TABLES = frozenset({"collections_t", "Collection"})
-PACKAGE = Path(__file__).resolve().parents[1] / "fileintel"
+PACKAGE = Path(__file__).resolve().parents[2] / "fileintel"
 THE_WRITER = PACKAGE / "store" / "transitions.py"
 
 _SQL_UPDATE = re.compile(

@@ -14,14 +14,14 @@ from sqlalchemy import Engine, func, select
 from fileintel.db import read_tx
 from fileintel.models.tables import collections_t, outbox_t, runs_t, status_events_t
 from fileintel.workers.actors import DocumentWorker
-from tests.processing.support import (
+from tests.corpus import (
     Corpus,
     cli_env,
     collection_row,
     deliver_outbox,
     run_cli,
 )
-from tests.processing.test_database_work import queue_corpus
+from tests.store.test_database_work import queue_corpus
 
 
 def table_counts(engine: Engine) -> dict[str, int]:

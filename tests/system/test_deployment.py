@@ -21,8 +21,7 @@ from fileintel.messaging import DOCUMENTS_QUEUE, RUNS_QUEUE
 from fileintel.models.tables import outbox_t
 from fileintel.store.documents import list_documents
 from fileintel.store.status import collection_status
-from tests.helpers import invariant_h_and_o
-from tests.processing.support import (
+from tests.corpus import (
     FILEINTEL,
     Corpus,
     assert_chunks_match,
@@ -33,6 +32,7 @@ from tests.processing.support import (
     stop_process,
     wait_for,
 )
+from tests.helpers import invariant_h_and_o
 from tests.services import RABBITMQ_URL, need
 
 pytestmark = pytest.mark.slow

@@ -10,8 +10,7 @@ from typing import Any
 from fileintel.db import make_engine
 from fileintel.pipeline.pdfgen import write_minimal_pdf
 from tests.cli.support import STATUS_KEYS
-from tests.helpers import invariant_h_and_o
-from tests.processing.support import (
+from tests.corpus import (
     Corpus,
     Expected,
     assert_chunks_match,
@@ -22,6 +21,7 @@ from tests.processing.support import (
     run_cli,
     run_json,
 )
+from tests.helpers import invariant_h_and_o
 
 
 def ingest(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any]]:
