@@ -16,6 +16,7 @@ from fileintel.outbox import queries
 from fileintel.outbox.publishers import BrokerDispatcher, NullEventSink
 from fileintel.outbox.relay import Relay
 from fileintel.store.outbox_rows import add_dispatches, add_event, dispatch_message, new_event_id
+from tests.helpers import wait_for
 from tests.outbox.support import (
     RecordingSink,
     RejectingSink,
@@ -23,7 +24,6 @@ from tests.outbox.support import (
     outbox_rows,
     running,
     unpublished,
-    wait_for,
 )
 
 

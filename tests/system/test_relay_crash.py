@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 from pathlib import Path
@@ -13,14 +12,9 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from fileintel.outbox.relay import CRASH_AFTER_PUBLISH_ENV, CRASH_EXIT_CODE
-from tests.outbox.support import (
-    busy_collection,
-    cycle,
-    fileintel,
-    stream_entries,
-    unpublished,
-    wait_for,
-)
+from tests.helpers import wait_for
+from tests.outbox.support import busy_collection, cycle, stream_entries, unpublished
+from tests.processes import clean_env, start_process
 
 MOVES = 20
 
@@ -29,15 +23,11 @@ def relay_process(
     db_url: str, redis_url: str, stream: str, log: Path, crash: bool
 ) -> subprocess.Popen[bytes]:
     """``fileintel relay`` on this database and stream, optionally with the crash switch."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FILEINTEL_")}
-    env["FILEINTEL_EVENTS_STREAM"] = stream
+    env = clean_env({"FILEINTEL_EVENTS_STREAM": stream})
     if crash:
         env[CRASH_AFTER_PUBLISH_ENV] = "1"
-    args = fileintel(
-        "--database-url", db_url, "--events-url", redis_url, "relay", "--poll-interval", "0.1"
-    )
-    with log.open("ab") as out:
-        return subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+    args = ["--database-url", db_url, "--events-url", redis_url, "relay", "--poll-interval", "0.1"]
+    return start_process(args, env, log)
 
 
 def test_a_relay_killed_after_publishing_publishes_again_and_a_deduping_consumer_sees_once(
