@@ -3,6 +3,9 @@
 Every test that takes ``db_url`` runs twice, once per backend. PostgreSQL gets one database
 per test session (migrated once) and every table is truncated between tests; SQLite gets a
 fresh copy of a migrated template file per test.
+
+The processing fixtures (``corpus``, ``settings``, ``worker``, ``docs_dir``) are here too:
+the store, worker, runtime and system tests all process the same generated corpus.
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from fileintel import migrate
+from fileintel.config import Settings
 from fileintel.db import dispose_engines, make_engine
 from fileintel.models import Base
+from fileintel.workers.actors import DocumentWorker
+from tests.corpus import Corpus, make_mixed_corpus, settings_for
 from tests.services import PG_ADMIN_URL, REDIS_URL, need
 
 TABLES = [t.name for t in reversed(Base.metadata.sorted_tables)]
@@ -120,3 +126,30 @@ def rabbitmq_url() -> str:
     from tests.services import RABBITMQ_URL
 
     return RABBITMQ_URL
+
+
+# --- processing: one generated corpus per session, a worker per test ----------------------
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
+    """The mixed ten-document corpus (read-only: tests never change these files)."""
+    return make_mixed_corpus(tmp_path_factory.mktemp("corpus") / "docs")
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    """In-process settings on this test's database."""
+    return settings_for(db_url)
+
+
+@pytest.fixture
+def worker(settings: Settings, engine: Engine) -> DocumentWorker:
+    """The actors' work, bound to this test's engine."""
+    return DocumentWorker(settings, engine)
+
+
+@pytest.fixture
+def docs_dir(corpus: Corpus) -> Path:
+    """The corpus folder."""
+    return corpus.root

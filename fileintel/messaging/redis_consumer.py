@@ -18,7 +18,7 @@ Two things follow that cost CPU for nothing, measured in the processing benchmar
 
 Both rely on attributes of Dramatiq's ``_RedisConsumer`` (``message_cache``,
 ``outstanding_message_count``, ``prefetch``, ``timeout``);
-``tests/processing/test_redis_broker.py`` runs them through a real worker and Redis.
+``tests/messaging/test_redis_broker.py`` runs them through a real worker and Redis.
 """
 
 from __future__ import annotations

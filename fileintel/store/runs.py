@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from fileintel.db import db_now
 from fileintel.errors import AlreadyProcessing, InputError, NotFound, StateError
 from fileintel.messaging import RUNS_QUEUE, START_RUN_ACTOR
-from fileintel.models.events import iso
+from fileintel.models.events import counters, iso
 from fileintel.models.states import CollectionStatus, DocumentState, RunStatus
 from fileintel.models.tables import collections_t, documents_t, runs_t
 from fileintel.store.outbox_rows import add_dispatch
@@ -186,16 +186,4 @@ def run_view(conn: Connection, run_id: str) -> dict[str, Any]:
         "heartbeat_at": iso(run.heartbeat_at) if run.heartbeat_at else None,
         "error": run.error,
         "documents": counters(run),
-    }
-
-
-def counters(row: Any) -> dict[str, int]:
-    """The ``documents`` object of the JSON outputs, from a row with documents_* columns."""
-    return {
-        "total": row.documents_total,
-        "pending": row.documents_pending,
-        "processing": row.documents_processing,
-        "done": row.documents_done,
-        "failed": row.documents_failed,
-        "skipped": row.documents_skipped,
     }

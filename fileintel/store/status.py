@@ -10,11 +10,10 @@ from sqlalchemy import Row, select
 from sqlalchemy.engine import Connection
 
 from fileintel.db import db_now
-from fileintel.models.events import iso
+from fileintel.models.events import counters, iso
 from fileintel.models.states import CollectionStatus
 from fileintel.models.tables import collections_t, runs_t, status_events_t
 from fileintel.store.liveness import LivenessFacts, gather
-from fileintel.store.runs import counters
 from fileintel.store.warnings import StatusWarning, counter_warnings, liveness_warnings
 
 

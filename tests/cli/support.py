@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -15,7 +13,6 @@ from fileintel.db import read_tx
 from fileintel.models.states import DocumentState
 from fileintel.models.tables import documents_t
 
-FILEINTEL = str(Path(sys.executable).with_name("fileintel"))
 #: The keys of ``collections status --json`` (the documented shape).
 STATUS_KEYS = {
     "id",

@@ -20,8 +20,9 @@ from fileintel.db import read_tx, write_tx
 from fileintel.models.states import CollectionStatus
 from fileintel.models.tables import documents_t, runs_t
 from fileintel.store.transitions import transition
-from tests.cli.support import DOCUMENT_COUNTERS, FILEINTEL, STATUS_KEYS, parse_utc
+from tests.cli.support import DOCUMENT_COUNTERS, STATUS_KEYS, parse_utc
 from tests.helpers import invariant_h_and_o, make_collection
+from tests.processes import FILEINTEL
 
 # --- list, status, history, documents -----------------------------------------------------
 

@@ -5,14 +5,11 @@
 - ``stream_entries(url, stream)``: the whole Redis Stream as decoded field dicts.
 - ``busy_collection(engine, name)`` / ``cycle(engine, cid, moves)``: a collection created
   and moved through the real transition function (queued → processing → completed → …).
-- ``wait_for(condition, timeout, what)``: poll a condition until a deadline (no fixed sleeps).
 - ``RejectingSink``: an events sink that refuses chosen event ids (a poison event).
-- ``fileintel(*args)``: the command line of ``fileintel`` run as a subprocess.
 """
 
 from __future__ import annotations
 
-import sys
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -30,7 +27,6 @@ from fileintel.outbox.publishers import Outcome
 from fileintel.outbox.relay import Relay
 from fileintel.store.outbox_rows import add_event
 from fileintel.store.transitions import record_creation, transition
-from tests.helpers import wait_for  # noqa: F401 - re-exported for the suite
 
 #: One full cycle of a collection through the transition function.
 CYCLE = (CollectionStatus.QUEUED, CollectionStatus.PROCESSING, CollectionStatus.COMPLETED)
@@ -132,11 +128,6 @@ class RejectingSink:
 def settings_for(db_url: str, **changes: Any) -> Settings:
     """Settings on ``db_url`` with the given fields changed."""
     return Settings(database_url=db_url).with_overrides(**changes)
-
-
-def fileintel(*args: str) -> list[str]:
-    """The command line running ``fileintel`` with these arguments in a subprocess."""
-    return [sys.executable, "-m", "fileintel.cli", *args]
 
 
 @contextmanager

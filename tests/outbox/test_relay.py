@@ -18,6 +18,7 @@ from fileintel.outbox.publishers import BrokerDispatcher, NullEventSink
 from fileintel.outbox.relay import Relay
 from fileintel.store import outbox_state
 from fileintel.store.outbox_rows import add_dispatches, add_event, dispatch_message
+from tests.helpers import wait_for
 from tests.outbox.support import (
     RecordingSink,
     RejectingSink,
@@ -25,7 +26,6 @@ from tests.outbox.support import (
     outbox_rows,
     running,
     unpublished,
-    wait_for,
 )
 
 

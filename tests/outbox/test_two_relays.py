@@ -16,14 +16,8 @@ from collections.abc import Callable
 from fileintel.db import make_engine
 from fileintel.messaging.broker import build_broker
 from fileintel.outbox.relay import Relay, RelayResult, build_relay
-from tests.outbox.support import (
-    busy_collection,
-    cycle,
-    settings_for,
-    stream_entries,
-    unpublished,
-    wait_for,
-)
+from tests.helpers import wait_for
+from tests.outbox.support import busy_collection, cycle, settings_for, stream_entries, unpublished
 
 MOVES = 450
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 from pathlib import Path
@@ -21,7 +20,9 @@ from fileintel.outbox.follow import StreamFollower, follow_collection, follow_st
 from fileintel.outbox.relay import build_relay
 from fileintel.store.outbox_rows import add_event
 from fileintel.store.transitions import transition
-from tests.outbox.support import busy_collection, fileintel, settings_for, wait_for
+from tests.helpers import wait_for
+from tests.outbox.support import busy_collection, settings_for
+from tests.processes import clean_env, start_process
 
 S = CollectionStatus
 
@@ -38,18 +39,12 @@ def start_watch(
     db_url: str, name: str, out: Path, events_url: str | None = None, stream: str = ""
 ) -> subprocess.Popen[bytes]:
     """``fileintel collections watch NAME`` writing to ``out``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FILEINTEL_")}
+    env = clean_env()
     args = ["--database-url", db_url]
     if events_url:
         args += ["--events-url", events_url]
         env["FILEINTEL_EVENTS_STREAM"] = stream
-    with out.open("wb") as f:
-        return subprocess.Popen(
-            fileintel(*args, "collections", "watch", name),
-            env=env,
-            stdout=f,
-            stderr=subprocess.STDOUT,
-        )
+    return start_process([*args, "collections", "watch", name], env, out)
 
 
 def test_watch_follows_the_database_until_the_collection_ends(

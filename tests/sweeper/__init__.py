@@ -1,1 +1,1 @@
-"""The sweeper, the scheduler and the operations commands (doctor, metrics, warnings)."""
+"""The sweeper: its passes (``run_once``), races, plans, the scheduler and leader lock."""

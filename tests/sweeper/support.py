@@ -8,8 +8,7 @@
   rows into the past with one UPDATE, written in the same form the code under test writes
   it, instead of sleeping; ``publish_outbox``: what the relay writes once it sent the rows.
 - ``notes`` / ``dispatches`` / ``snapshot``: what a sweep wrote (or did not write).
-- ``fileintel`` itself, in this process or as subprocesses: ``tests/sweeper/processes.py``.
-- ``wait_for``: poll a condition until a deadline, returning its value (no fixed sleeps).
+- ``fileintel`` itself, in this process or as subprocesses: ``tests/processes.py``.
 """
 
 from __future__ import annotations
@@ -42,7 +41,6 @@ from fileintel.store.runs import request_processing
 from fileintel.store.transitions import transition
 from fileintel.sweeper.sweep import Sweeper
 from tests.helpers import make_collection
-from tests.helpers import wait_for as wait_for  # re-exported for the sweeper's tests
 
 #: A lease long enough that it never runs out by itself during a test.
 LONG_LEASE = 600.0
@@ -281,7 +279,7 @@ def counters_add_up(row: Any) -> bool:
     return bool(by_state == row.documents_total)
 
 
-# --- waiting ------------------------------------------------------------------------------
+# --- the sweep lock and free ports ------------------------------------------------------
 
 
 def sweep_lock_holders(pg_url: str) -> int:

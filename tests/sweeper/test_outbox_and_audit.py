@@ -25,11 +25,7 @@ from fileintel.store.outbox_rows import DISPATCH, EVENT
 from fileintel.store.runs import request_processing
 from fileintel.sweeper.sweep import Sweeper
 from tests.helpers import invariant_h_and_o
-from tests.sweeper.processes import (
-    cli,
-    cli_env,
-    run_json,
-)
+from tests.processes import cli, cli_env, cli_json
 from tests.sweeper.support import (
     Work,
     backdate_dispatch,
@@ -119,7 +115,7 @@ def test_while_the_relay_is_down_an_unstarted_run_is_not_sent_again(
     backdate_outbox(engine, LONG_AGO)
     env = cli_env(db_url, extra={"FILEINTEL_DISPATCH_TIMEOUT_SECONDS": str(DISPATCH_TIMEOUT)})
 
-    shown = run_json(["sweep"], env)
+    shown = cli_json(["sweep"], env)
     said = cli(["sweep"], env)
 
     assert (shown["decisions"], shown["found"]) == ({}, 0)
@@ -132,7 +128,7 @@ def test_while_the_relay_is_down_an_unstarted_run_is_not_sent_again(
     assert run_row(engine, work.run_id).status == "queued"
 
     publish_outbox(engine)
-    resent = run_json(["sweep"], env)
+    resent = cli_json(["sweep"], env)
 
     assert (resent["decisions"], resent["held"]) == ({"redispatch_start": 1}, None)
     assert len(dispatches(engine)) == 2

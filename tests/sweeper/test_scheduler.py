@@ -23,14 +23,9 @@ from fileintel.models.tables import outbox_t
 from fileintel.store.heartbeats import seen_recently
 from fileintel.sweeper.leader import LeaderLock, lock_holder_exists
 from fileintel.sweeper.scheduler import SweepScheduler
+from tests.helpers import wait_for
+from tests.processes import cli, cli_env, logs_of, start_process, stop_process
 from tests.services import PG_ADMIN_URL
-from tests.sweeper.processes import (
-    cli,
-    cli_env,
-    logs_of,
-    start_process,
-    stop_process,
-)
 from tests.sweeper.support import (
     backdate_lease,
     claim,
@@ -38,7 +33,6 @@ from tests.sweeper.support import (
     settings_for,
     started,
     sweep_lock_holders,
-    wait_for,
 )
 
 INTERVAL = 1.0
@@ -199,7 +193,7 @@ def test_two_schedulers_one_leader_and_takeover_after_sigkill(pg_url: str, tmp_p
         )
     finally:
         for proc in procs:
-            assert stop_process(proc) is not None
+            assert stop_process(proc, group=True) is not None
 
 
 def seen_recently_schedulers(pg_url: str) -> list[dict[str, Any]]:
@@ -267,7 +261,7 @@ def test_scheduler_serves_metrics_and_logs_json(pg_url: str, tmp_path: Path) -> 
         assert sample(scrape(port), "fileintel_outbox_backlog") == float(backlog)
         assert sample(metrics, "fileintel_stuck_collections") is not None
     finally:
-        assert stop_process(proc) is not None
+        assert stop_process(proc, group=True) is not None
         engine.dispose()
     records = []
     for line in filter(None, err.read_text().splitlines()):
@@ -294,4 +288,4 @@ def test_scheduler_stops_on_sigterm_and_frees_the_lock(pg_url: str, tmp_path: Pa
     except subprocess.TimeoutExpired:
         pytest.fail(f"the scheduler did not stop on SIGTERM\n{logs_of(tmp_path)}")
     finally:
-        stop_process(proc)
+        stop_process(proc, group=True)

@@ -30,7 +30,7 @@ GUARDED = frozenset(
     {"status", "previous_status", "status_updated_at", "current_run_id", "version", "last_seq"}
 )
 COLLECTION_TABLES = frozenset({"collections_t", "Collection"})
-PACKAGE = Path(__file__).resolve().parents[1] / "fileintel"
+PACKAGE = Path(__file__).resolve().parents[2] / "fileintel"
 THE_WRITER = PACKAGE / "store" / "transitions.py"
 #: The backends' statements of the transition: allowed to write, called only by THE_WRITER.
 STATEMENT = "move_collection"

@@ -14,14 +14,9 @@ from sqlalchemy import Engine, func, select
 from fileintel.db import read_tx
 from fileintel.models.tables import collections_t, outbox_t, runs_t, status_events_t
 from fileintel.workers.actors import DocumentWorker
-from tests.processing.support import (
-    Corpus,
-    cli_env,
-    collection_row,
-    deliver_outbox,
-    run_cli,
-)
-from tests.processing.test_database_work import queue_corpus
+from tests.corpus import Corpus, collection_row, deliver_outbox
+from tests.processes import cli_env, run_cli
+from tests.store.test_database_work import queue_corpus
 
 
 def table_counts(engine: Engine) -> dict[str, int]:

@@ -10,18 +10,16 @@ from typing import Any
 from fileintel.db import make_engine
 from fileintel.pipeline.pdfgen import write_minimal_pdf
 from tests.cli.support import STATUS_KEYS
-from tests.helpers import invariant_h_and_o
-from tests.processing.support import (
+from tests.corpus import (
     Corpus,
     Expected,
     assert_chunks_match,
     assert_documents_match,
-    cli_env,
     make_mixed_corpus,
     pipeline_outcome,
-    run_cli,
-    run_json,
 )
+from tests.helpers import invariant_h_and_o
+from tests.processes import cli_env, run_cli, run_cli_json
 
 
 def ingest(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any]]:
@@ -49,11 +47,11 @@ def test_ingest_reports_every_document_like_the_pipeline(sqlite_url: str, corpus
         e.path: e.error for e in corpus.bad
     }
 
-    documents = run_json(["collections", "documents", "mixed"], env)
+    documents = run_cli_json(["collections", "documents", "mixed"], env)
     assert_documents_match(documents, corpus)
     assert {d["attempts"] for d in documents} == {1}
 
-    status = run_json(["collections", "status", "mixed"], env)
+    status = run_cli_json(["collections", "status", "mixed"], env)
     assert set(status) >= STATUS_KEYS
     assert status["status"] == "completed_with_errors"
     assert status["chunks"] == corpus.total_chunks
@@ -61,7 +59,7 @@ def test_ingest_reports_every_document_like_the_pipeline(sqlite_url: str, corpus
     assert status["current_run_id"] == summary["run_id"]
     assert status["warnings"] == []
 
-    history = run_json(["collections", "history", "mixed"], env)
+    history = run_cli_json(["collections", "history", "mixed"], env)
     moves = [(h["from"], h["to"]) for h in history]
     assert moves == [
         (None, "created"),
@@ -89,7 +87,7 @@ def test_retry_then_reprocess_through_the_cli(sqlite_url: str, tmp_path: Path) -
     # The collection still holds its 7 good documents: with errors, not failed.
     assert (done.returncode, retried["status"]) == (3, "completed_with_errors"), done.stderr
     assert retried["run_id"] != first["run_id"]
-    run = run_json(["runs", "show", retried["run_id"]], env)
+    run = run_cli_json(["runs", "show", retried["run_id"]], env)
     assert run["kind"] == "retry"
     assert run["documents"] == {
         "total": 3,
@@ -109,7 +107,7 @@ def test_retry_then_reprocess_through_the_cli(sqlite_url: str, tmp_path: Path) -
     assert state == "done"
     fixed = Expected(broken.name, broken.path, state, error, chunks)
     repaired = Corpus(corpus.root, {**corpus.expected, broken.path: fixed})
-    added = run_json(["collections", "add", "books", broken.path], env)
+    added = run_cli_json(["collections", "add", "books", broken.path], env)
     assert added["updated"] == [broken.path]
 
     # process: unchanged documents are skipped, the repaired one is processed, the two that
@@ -120,7 +118,7 @@ def test_retry_then_reprocess_through_the_cli(sqlite_url: str, tmp_path: Path) -
     counts = again["documents"]
     assert (counts["skipped"], counts["done"], counts["failed"]) == (7, 1, 2)
     assert again["chunks"] == repaired.total_chunks
-    documents = run_json(["collections", "documents", "books"], env)
+    documents = run_cli_json(["collections", "documents", "books"], env)
     states = {d["path"]: d["state"] for d in documents}
     assert states[broken.path] == "done"
     assert sorted(states.values()).count("skipped") == 7
@@ -134,7 +132,7 @@ def test_retry_then_reprocess_through_the_cli(sqlite_url: str, tmp_path: Path) -
     assert (forced["documents"]["done"], forced["documents"]["failed"]) == (8, 2)
     assert forced["chunks"] == repaired.total_chunks
     assert forced["embedding_coverage"] == 100.0
-    assert_documents_match(run_json(["collections", "documents", "books"], env), repaired)
+    assert_documents_match(run_cli_json(["collections", "documents", "books"], env), repaired)
 
     engine = make_engine(sqlite_url)
     assert_chunks_match(engine, forced["id"], repaired)

@@ -1,12 +1,9 @@
-"""Shared helpers of the processing suite.
+"""A corpus to process and what processing it must give (store, workers, runtime, system).
 
 - ``make_mixed_corpus(root)``: ten files of every kind a user drops into a folder (txt, md,
   html, pdf, a latin-1 text, a corrupt PDF, an empty file, a binary file), each with the
   outcome the pipeline gives it when called directly (``process_file``): state, reason and
   chunk count. The processing system must reproduce exactly that.
-- ``run_cli`` / ``start_process`` / ``stop_process``: ``fileintel`` as a subprocess with an
-  environment that points at one database and one broker and nothing else.
-- ``wait_for``: poll a condition until a deadline (no fixed sleeps).
 - ``deliver_outbox``: hand the outbox's dispatch rows straight to a ``DocumentWorker``, in
   this thread, for tests of the database operations without a broker or a relay.
 - ``assert_documents_match`` / ``document_rows`` / ``chunk_rows``: what the database holds.
@@ -14,14 +11,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import random
-import signal
-import subprocess
-import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,13 +28,6 @@ from fileintel.pipeline import PipelineOptions, process_file
 from fileintel.pipeline.pdfgen import write_minimal_pdf
 from fileintel.store.outbox_rows import DISPATCH
 from fileintel.workers.actors import DocumentWorker
-from tests.helpers import wait_for  # noqa: F401 - re-exported for the suite
-from tests.processes import (  # noqa: F401 - re-exported for the suite
-    FILEINTEL,
-    cli_env,
-    kill_group,
-    run_cli,
-)
 
 #: Each good document talks about one topic, so a query naming a topic finds its document.
 TOPICS: dict[str, str] = {
@@ -156,65 +140,6 @@ def make_mixed_corpus(root: Path, seed: int = 20240611) -> Corpus:
         state, error, chunks = pipeline_outcome(path)
         expected[resolved] = Expected(path.name, resolved, state, error, chunks)
     return Corpus(root, expected)
-
-
-# --- waiting ------------------------------------------------------------------------------
-
-
-# --- subprocesses -------------------------------------------------------------------------
-
-
-def run_json(args: Iterable[str], env: Mapping[str, str]) -> Any:
-    """Run a ``--json`` command that must succeed; return its parsed output."""
-    done = run_cli([*args, "--json"], env)
-    assert done.returncode == 0, f"fileintel {' '.join(args)}: {done.returncode} {done.stderr}"
-    return json.loads(done.stdout)
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Linux: SIGTERM this process when the test process dies, so a killed test session
-    never leaves a worker behind consuming a shared broker."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-def start_process(
-    args: Iterable[str], env: Mapping[str, str], log: Path
-) -> subprocess.Popen[bytes]:
-    """Start a long-running ``fileintel`` process (own process group), output to ``log``.
-
-    It is stopped when the test process dies, even by SIGKILL (Linux).
-    """
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [FILEINTEL, *args],
-            env=dict(env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
-
-
-def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
-    """SIGTERM the process (it stops its own children), then SIGKILL its whole group when it
-    has not gone after ``timeout`` seconds. Returns the exit code: ``-9`` means it was killed.
-    """
-    if proc.poll() is not None:
-        return proc.returncode
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(proc.pid, signal.SIGTERM)
-    try:
-        return proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        return kill_group(proc)
-    finally:
-        # Whatever the main process left behind (its own children) goes too.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 # --- reading the database -----------------------------------------------------------------

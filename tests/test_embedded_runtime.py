@@ -22,23 +22,18 @@ from fileintel.db import read_tx
 from fileintel.messaging import DOCUMENTS_QUEUE
 from fileintel.models.tables import outbox_t, status_events_t
 from fileintel.runtime import EmbeddedRuntime
-from tests.helpers import invariant_h_and_o
-from tests.processing.support import (
+from tests.corpus import (
     Corpus,
-    cli_env,
     collection_row,
     document_rows,
     make_mixed_corpus,
-    run_cli,
     run_row,
     settings_for,
     terminal_status,
-    wait_for,
 )
-from tests.processing.test_database_work import (
-    assert_finished_like_pipeline,
-    queue_corpus,
-)
+from tests.helpers import invariant_h_and_o, wait_for
+from tests.processes import cli_env, run_cli
+from tests.store.test_database_work import assert_finished_like_pipeline, queue_corpus
 
 RUN_TIMEOUT = 60.0
 

@@ -15,15 +15,8 @@ from sqlalchemy import Engine
 from fileintel.db import write_tx
 from fileintel.store.document_work import finish_document
 from fileintel.workers.leases import LeaseKeeper
-from tests.sweeper.support import (
-    backdate_lease,
-    claim,
-    document,
-    done_result,
-    started,
-    sweeper_for,
-    wait_for,
-)
+from tests.helpers import wait_for
+from tests.sweeper.support import backdate_lease, claim, document, done_result, started, sweeper_for
 
 LEASE = 60.0
 

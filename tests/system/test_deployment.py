@@ -21,18 +21,9 @@ from fileintel.messaging import DOCUMENTS_QUEUE, RUNS_QUEUE
 from fileintel.models.tables import outbox_t
 from fileintel.store.documents import list_documents
 from fileintel.store.status import collection_status
-from tests.helpers import invariant_h_and_o
-from tests.processing.support import (
-    FILEINTEL,
-    Corpus,
-    assert_chunks_match,
-    assert_documents_match,
-    cli_env,
-    collection_row,
-    start_process,
-    stop_process,
-    wait_for,
-)
+from tests.corpus import Corpus, assert_chunks_match, assert_documents_match, collection_row
+from tests.helpers import invariant_h_and_o, wait_for
+from tests.processes import FILEINTEL, cli_env, start_process, stop_process
 from tests.services import RABBITMQ_URL, need
 
 pytestmark = pytest.mark.slow

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.processes import clean_env
+
 PYTHON_DEFAULT_SWITCH_INTERVAL = 0.005
 
 
 def test_a_worker_process_uses_the_longer_thread_switch_interval(tmp_path: Path) -> None:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("FILEINTEL_")},
-        "FILEINTEL_DATABASE_URL": f"sqlite:///{tmp_path / 'entry.db'}",
-        "FILEINTEL_BROKER_URL": "stub://",
-    }
+    env = clean_env(
+        {
+            "FILEINTEL_DATABASE_URL": f"sqlite:///{tmp_path / 'entry.db'}",
+            "FILEINTEL_BROKER_URL": "stub://",
+        }
+    )
     probe = (
         "import sys, fileintel.workers.entry as entry; "
         "print(sys.getswitchinterval(), entry.SWITCH_INTERVAL_SECONDS)"

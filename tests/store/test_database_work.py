@@ -33,8 +33,7 @@ from fileintel.store.runs import RETRY, request_processing
 from fileintel.store.status import collection_status
 from fileintel.sweeper import expired_leases as lease_rule
 from fileintel.workers.actors import DocumentWorker, pipeline_options
-from tests.helpers import invariant_h_and_o
-from tests.processing.support import (
+from tests.corpus import (
     Corpus,
     assert_chunks_match,
     assert_documents_match,
@@ -45,6 +44,7 @@ from tests.processing.support import (
     document_rows,
     run_row,
 )
+from tests.helpers import invariant_h_and_o
 
 LEASE = 60.0
 

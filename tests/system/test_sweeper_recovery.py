@@ -28,16 +28,9 @@ from fileintel.db import make_engine, read_tx
 from fileintel.models.tables import chunks_t, documents_t, outbox_t
 from fileintel.pipeline import PipelineOptions, process_file
 from fileintel.workers.actors import DocumentWorker
-from tests.helpers import invariant_h_and_o
+from tests.helpers import invariant_h_and_o, wait_for
+from tests.processes import cli, cli_env, kill_group, logs_of, start_process, stop_process
 from tests.services import need
-from tests.sweeper.processes import (
-    cli,
-    cli_env,
-    kill_group,
-    logs_of,
-    start_process,
-    stop_process,
-)
 from tests.sweeper.support import (
     TERMINAL,
     collection,
@@ -46,7 +39,6 @@ from tests.sweeper.support import (
     free_port,
     notes,
     settings_for,
-    wait_for,
 )
 
 pytestmark = pytest.mark.slow
@@ -196,7 +188,7 @@ def processes(
         yield running
     finally:
         for proc in running.values():
-            stop_process(proc)
+            stop_process(proc, group=True)
 
 
 WORKER = ["worker", "--processes", "1", "--threads", "1"]

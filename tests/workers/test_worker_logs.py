@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 
 from fileintel.logs import configure_logging
 from fileintel.workers.actors import DocumentWorker
-from tests.processing.support import Corpus, deliver_outbox
-from tests.processing.test_database_work import queue_corpus
+from tests.corpus import Corpus, deliver_outbox
+from tests.store.test_database_work import queue_corpus
 
 OUTCOME = re.compile(r"^document \d+ of run \S+ (done|failed)")
 

@@ -18,8 +18,8 @@ from fileintel.db import read_tx
 from fileintel.models.tables import chunks_t, documents_t
 from fileintel.pipeline import PipelineOptions, get_embedder, process_file, to_bytes
 from fileintel.workers.actors import DocumentWorker
-from tests.processing.support import Corpus, deliver_outbox
-from tests.processing.test_database_work import queue_corpus
+from tests.corpus import Corpus, deliver_outbox
+from tests.store.test_database_work import queue_corpus
 
 #: Every column but the keys, in table order (the order ``expected`` builds its tuples in).
 FIELDS = tuple(c.name for c in chunks_t.columns if c.name not in ("id", "document_id", "ordinal"))

@@ -20,10 +20,10 @@ from fileintel.errors import DocumentError
 from fileintel.outbox.durable import written_asynchronously
 from fileintel.store.document_work import Claim, claim_document, commit_outcome
 from fileintel.workers.actors import DocumentWorker
+from tests.corpus import Corpus, document_rows
 from tests.helpers import on_statements
 from tests.outbox.support import outbox_rows
-from tests.processing.support import Corpus, document_rows
-from tests.processing.test_database_work import LEASE, pipeline_result, queue_corpus
+from tests.store.test_database_work import LEASE, pipeline_result, queue_corpus
 
 pytestmark = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 

@@ -18,9 +18,9 @@ from fileintel.db import write_tx
 from fileintel.errors import StaleRun
 from fileintel.store.document_work import Finished, claim_document, commit_outcome
 from fileintel.workers.actors import DocumentWorker
+from tests.corpus import Corpus, chunk_rows, collection_row, deliver_outbox
 from tests.helpers import wait_for
-from tests.processing.support import Corpus, chunk_rows, collection_row, deliver_outbox
-from tests.processing.test_database_work import (
+from tests.store.test_database_work import (
     LEASE,
     assert_finished_like_pipeline,
     claim_one_document,

@@ -12,14 +12,8 @@ from sqlalchemy import Engine
 
 from fileintel.db import make_engine
 from fileintel.models.states import TRANSITIONS, CollectionStatus
-from tests.sweeper.processes import (
-    cli,
-    cli_env,
-    run_cli,
-    run_json,
-    start_process,
-    stop_process,
-)
+from tests.helpers import wait_for
+from tests.processes import cli, cli_env, cli_json, run_cli, start_process, stop_process
 from tests.sweeper.support import (
     backdate_lease,
     claim,
@@ -28,7 +22,6 @@ from tests.sweeper.support import (
     snapshot,
     started,
     sweep_lock_holders,
-    wait_for,
 )
 
 LEVEL_LINE = re.compile(r"^(OK|WARN|FAIL) +(\w+) +\S")
@@ -49,7 +42,7 @@ def test_sweep_json_through_the_cli_entry_point(engine: Engine, db_url: str) -> 
     env = cli_env(db_url)
     before = snapshot(engine)
 
-    dry = run_json(["sweep", "--dry-run"], env)
+    dry = cli_json(["sweep", "--dry-run"], env)
 
     assert snapshot(engine) == before
     assert (dry["dry_run"], dry["found"], dry["decisions"], dry["errors"]) == (True, 1, {}, 0)
@@ -58,7 +51,7 @@ def test_sweep_json_through_the_cli_entry_point(engine: Engine, db_url: str) -> 
     assert text.returncode == 0
     assert "1 item(s) need attention (dry run: nothing changed)" in text.stdout
 
-    done = run_json(["sweep"], env)
+    done = cli_json(["sweep"], env)
 
     assert (done["dry_run"], done["found"], done["decisions"], done["errors"]) == (
         False,
@@ -87,9 +80,9 @@ def test_status_list_and_explain_show_an_expired_lease(engine: Engine, db_url: s
     collection_id, doc = stuck_collection(engine)
     env = cli_env(db_url)
 
-    status = run_json(["collections", "status", "stuck"], env)
-    listed = run_json(["collections", "list", "--stuck"], env)
-    explained = run_json(["collections", "status", "stuck", "--explain"], env)
+    status = cli_json(["collections", "status", "stuck"], env)
+    listed = cli_json(["collections", "list", "--stuck"], env)
+    explained = cli_json(["collections", "status", "stuck", "--explain"], env)
 
     codes = [w["code"] for w in status["warnings"]]
     assert "lease_expired" in codes, status["warnings"]
@@ -113,9 +106,9 @@ def test_status_list_and_explain_show_an_expired_lease(engine: Engine, db_url: s
     assert why["allowed_next"] == allowed
 
     # After a sweep the warning is gone and the explanation carries the sweeper's note.
-    run_json(["sweep"], env)
-    assert run_json(["collections", "list", "--stuck"], env) == []
-    explained = run_json(["collections", "status", "stuck", "--explain"], env)
+    cli_json(["sweep"], env)
+    assert cli_json(["collections", "list", "--stuck"], env) == []
+    explained = cli_json(["collections", "status", "stuck", "--explain"], env)
     [note] = explained["explain"]["notes"]
     assert (note["decision"], note["document_id"], note["actor"]) == (
         "redispatch_expired",
@@ -146,7 +139,7 @@ def test_doctor_reports_a_running_scheduler(pg_url: str, tmp_path: Path) -> None
         wait_for(lambda: sweep_lock_holders(pg_url) == 1, timeout=30, what="the sweep lock")
         done = cli(["doctor"], env)
     finally:
-        assert stop_process(scheduler) is not None
+        assert stop_process(scheduler, group=True) is not None
     lines = done.stdout.splitlines()
     assert all(LEVEL_LINE.match(line) for line in lines), done.stdout
     checks = {line.split()[1]: line.split()[0] for line in lines}
@@ -156,7 +149,7 @@ def test_doctor_reports_a_running_scheduler(pg_url: str, tmp_path: Path) -> None
 
 
 def test_doctor_json_lists_every_check(pg_url: str) -> None:
-    checks = run_json(["doctor"], cli_env(pg_url))
+    checks = cli_json(["doctor"], cli_env(pg_url))
     names = [c["name"] for c in checks]
     assert names[:3] == ["database", "broker", "events"]
     assert {"relay", "scheduler", "workers", "stuck"} <= set(names)
