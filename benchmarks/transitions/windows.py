@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.transition_movers import FileIntelMover, RawMover
-from benchmarks.transition_pool import NEXT, S, pool_state
-from benchmarks.transition_variants import CteMover, PrebuiltMover
+from benchmarks.transitions.movers import FileIntelMover, RawMover
+from benchmarks.transitions.pool import NEXT, S, pool_state
+from benchmarks.transitions.variants import CteMover, PrebuiltMover
 
 MOVERS: dict[str, Callable[[str], Any]] = {
     "raw": RawMover,

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Engine, text
 
-from benchmarks.scratch import create_database, drop_database
+from benchmarks.common.databases import create_database, drop_database
 
 # --- the database -------------------------------------------------------------------------
 

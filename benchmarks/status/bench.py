@@ -1,6 +1,6 @@
 """``collections status`` on a huge collection beside a tiny one.
 
-``python -m benchmarks.bench_status [--documents N] [--chunks-per-document K] [--calls C]``
+``python -m benchmarks.status [--documents N] [--chunks-per-document K] [--calls C]``
 
 Two collections are built in a database of the benchmark's own (``fileintel_bench_status``,
 dropped at the end): ``small`` with 10 documents and ``big`` with 100,000 documents and
@@ -25,7 +25,7 @@ import time
 
 from sqlalchemy import Engine, text
 
-from benchmarks.scratch import create_database, drop_database
+from benchmarks.common.databases import create_database, drop_database
 from fileintel.db import make_engine, read_tx, write_tx
 from fileintel.models.states import CollectionStatus
 from fileintel.store.collections import create_collection, find_collection
@@ -154,7 +154,7 @@ def timed(engine: Engine, name: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_status")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.status")
     parser.add_argument("--documents", type=int, default=100_000)
     parser.add_argument("--chunks-per-document", type=int, default=10)
     parser.add_argument("--calls", type=int, default=50)

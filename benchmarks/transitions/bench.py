@@ -1,6 +1,6 @@
 """Status transitions per second: the real transition function beside raw psycopg2.
 
-``python -m benchmarks.bench_transitions [--seconds S] [--rounds R] [--collections N]
+``python -m benchmarks.transitions [--seconds S] [--rounds R] [--collections N]
 [--profile] [--variants]``
 
 A pool of collections is cycled ``queued → processing → completed → queued …`` round-robin,
@@ -29,9 +29,9 @@ import statistics
 import sys
 from dataclasses import dataclass
 
-from benchmarks.scratch import create_database, drop_database
-from benchmarks.transition_pool import make_pool
-from benchmarks.transition_windows import Window, Workers, profile
+from benchmarks.common.databases import create_database, drop_database
+from benchmarks.transitions.pool import make_pool
+from benchmarks.transitions.windows import Window, Workers, profile
 
 DB_NAME = "fileintel_bench_tx"
 TARGET_RATIO = 0.7
@@ -79,7 +79,7 @@ class Report:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_transitions")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.transitions")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of one window")
     parser.add_argument("--rounds", type=int, default=3, help="windows per kind, interleaved")
     parser.add_argument("--collections", type=int, default=200, help="size of the pool")

@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg2
 
-from benchmarks.transition_pool import SOURCES, psycopg_dsn
+from benchmarks.transitions.pool import SOURCES, psycopg_dsn
 from fileintel.db import make_engine, write_tx
 from fileintel.models.states import CollectionStatus
 from fileintel.store.outbox_rows import iso

@@ -1,6 +1,6 @@
 """Outbox relay: drain rate and commit→publish latency, beside a minimal raw loop.
 
-``python -m benchmarks.bench_relay [--backlog N] [--keys K] [--rounds R] [--events E]
+``python -m benchmarks.relay [--backlog N] [--keys K] [--rounds R] [--events E]
 [--profile]``
 
 On PostgreSQL + Redis, in one run:
@@ -43,7 +43,7 @@ from typing import Any
 import psycopg2
 import redis
 
-from benchmarks.scratch import create_database, drop_database
+from benchmarks.common.databases import create_database, drop_database
 from fileintel.config import Settings
 from fileintel.db import make_engine
 from fileintel.messaging.broker import build_broker
@@ -315,7 +315,7 @@ def verdict(ok: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_relay")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.relay")
     parser.add_argument("--backlog", type=int, default=200_000, help="rows to drain")
     parser.add_argument("--keys", type=int, default=1_000, help="collections in the backlog")
     parser.add_argument("--rounds", type=int, default=1, help="drain rounds of each kind")

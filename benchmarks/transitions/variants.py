@@ -9,8 +9,8 @@ import uuid
 
 from sqlalchemy import bindparam, create_engine, insert, update
 
-from benchmarks.transition_movers import FileIntelMover, event_payload
-from benchmarks.transition_pool import SOURCES
+from benchmarks.transitions.movers import FileIntelMover, event_payload
+from benchmarks.transitions.pool import SOURCES
 from fileintel.db import db_now, write_tx
 from fileintel.models.states import CollectionStatus
 from fileintel.models.tables import collections_t, outbox_t, status_events_t

@@ -1,11 +1,12 @@
 """Sweeper pass time on a large PostgreSQL database, and the plans of its queries.
 
-    .venv/bin/python -m benchmarks.bench_sweeper [--collections 100000] [--documents 10]
+    .venv/bin/python -m benchmarks.sweeper [--collections 100000] [--documents 10]
         [--stuck-percent 1] [--open-percent 100] [--passes 7] [--plans FILE] [--keep]
 
-The benchmark creates its own PostgreSQL database (``benchmarks.scratch``), migrates it, and
-fills it with ``INSERT ... SELECT generate_series`` (no Python loop): ``--collections``
-collections with ``--documents`` documents each and every collection's history rows.
+The benchmark creates its own PostgreSQL database (``benchmarks.common.databases``),
+migrates it, and fills it with ``INSERT ... SELECT generate_series`` (no Python loop):
+``--collections`` collections with ``--documents`` documents each and every collection's
+history rows.
 ``--open-percent`` of the collections are ``processing`` with a ``processing`` current run
 whose documents are all ``done`` but the last one, which is ``processing`` under a live
 lease (so no run looks finished; live leases end an hour ahead, so the time spent filling
@@ -40,9 +41,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.sweeper_database import bench_database, populate, table_sizes
-from benchmarks.sweeper_passes import measure
-from benchmarks.sweeper_plans import AUDIT_QUERY, PASS_QUERIES, Plan, explain_all
+from benchmarks.sweeper.database import bench_database, populate, table_sizes
+from benchmarks.sweeper.passes import measure
+from benchmarks.sweeper.plans import AUDIT_QUERY, PASS_QUERIES, Plan, explain_all
 
 DEFAULT_COLLECTIONS = 100_000
 DEFAULT_DOCUMENTS = 10
@@ -105,7 +106,9 @@ def write_plans(path: Path, phases: list[tuple[str, list[Plan]]]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; exit 0 when the empty pass meets its target."""
-    parser = argparse.ArgumentParser(prog="bench_sweeper", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.sweeper", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--collections", type=int, default=DEFAULT_COLLECTIONS)
     parser.add_argument("--documents", type=int, default=DEFAULT_DOCUMENTS, help="per collection")
     parser.add_argument("--stuck-percent", type=float, default=DEFAULT_STUCK_PERCENT)

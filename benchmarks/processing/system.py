@@ -21,10 +21,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from benchmarks.cpu_meter import CpuMeter, machine_cpu_seconds, process_tree
-from benchmarks.processing_runs import Measurement, register, run_facts, timed_run
-from benchmarks.py_spy import start_py_spy, summarise_profile, summarise_relay_profile
-from benchmarks.scratch import create_database, drop_database
+from benchmarks.common.cpu_meter import CpuMeter, machine_cpu_seconds, process_tree
+from benchmarks.common.databases import create_database, drop_database
+from benchmarks.common.profiling import start_py_spy, summarise_profile, summarise_relay_profile
+from benchmarks.processing.runs import Measurement, register, run_facts, timed_run
 
 REDIS_URL = os.environ.get("FILEINTEL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/6")
 FILEINTEL = str(Path(sys.executable).parent / "fileintel")

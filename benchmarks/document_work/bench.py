@@ -17,7 +17,7 @@ workers' per-document database costs stand (``docs/performance.md``). The benchm
 creates and drops its own PostgreSQL database; the SQLite file lives in a temporary
 directory.
 
-    python -m benchmarks.bench_document_work [--documents 200] [--rounds 3] [--profile]
+    python -m benchmarks.document_work [--documents 200] [--rounds 3] [--profile]
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.processing_corpus import generate_corpus
-from benchmarks.processing_runs import register, request_run
-from benchmarks.scratch import create_database, drop_database
+from benchmarks.common.databases import create_database, drop_database
+from benchmarks.processing.corpus import generate_corpus
+from benchmarks.processing.runs import register, request_run
 
 DB_NAME = "fileintel_bench_document_work"
 DEFAULT_DOCUMENTS = 200
@@ -118,7 +118,9 @@ def report(rounds: Sequence[Round], baseline_ms: float) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the rounds and print the table (always exit 0: there is no target)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.document_work", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--documents", type=int, default=DEFAULT_DOCUMENTS)
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
     parser.add_argument("--profile", action="store_true", help="cProfile of the rounds.")
