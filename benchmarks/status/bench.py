@@ -47,9 +47,10 @@ def build_collection(engine: Engine, name: str, documents: int, chunks_per_doc: 
         conn.execute(
             text(
                 "INSERT INTO documents (collection_id, path, size, sha256, media_type, state,"
-                " attempt, chunk_count, embedded_count)"
+                " attempt, lost_leases, chunk_count, embedded_count)"
                 " SELECT :cid, '/bench/' || :name || '/doc-' || g || '.txt', 1000 + g,"
-                " md5(:name || g::text) || md5(g::text || :name), 'text/plain', 'pending', 0, 0, 0"
+                " md5(:name || g::text) || md5(g::text || :name), 'text/plain', 'pending',"
+                " 0, 0, 0, 0"
                 " FROM generate_series(1, :n) AS g"
             ),
             {"cid": collection_id, "name": name, "n": documents},
