@@ -1,64 +1,20 @@
-"""Sampling the processing benchmark's worker and relay processes with py-spy.
+"""Profiling a benchmark: py-spy over other processes, cProfile inside this one.
 
-``--profile`` records each process tree with ``py-spy record --idle`` (wall time, waits
-included) and sums the samples per activity, by the functions on the stack.
+``start_py_spy`` records a process tree with ``py-spy record --idle`` (wall time, waits
+included); ``shares`` sums its samples per activity, as a caller's ``category`` names them
+by the functions on the stack. ``cprofile_top`` is the report the benchmarks print for a
+cProfile of their own process.
 """
 
 from __future__ import annotations
 
+import cProfile
+import io
+import pstats
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-
-PROFILE_CATEGORIES = (
-    ("process_file (", "pipeline: extract, chunk, embed, metadata"),
-    (".commit (", "commit (WAL flush)"),
-    ("_checkout (", "connection checkout"),
-    ("copy_chunks (", "finish: chunks (COPY)"),
-    ("finalize_run (", "finish: close the run"),
-    ("commit_outcome (", "finish: outcome, counters, event"),
-    ("take_document (", "claim"),
-    ("release_claim (", "lease: give back"),
-    ("LeaseKeeper.", "lease: hold / release"),
-)
-
-
-RELAY_CATEGORIES = (
-    ("Wakeup.wait (", "waiting for NOTIFY / poll"),
-    ("_keep_key_prefixes (", "claim: per-key order query"),
-    ("claim_batch (", "claim: SELECT ... FOR UPDATE SKIP LOCKED"),
-    (".publish (", "publish (broker enqueue / events)"),
-    ("mark_published (", "mark published"),
-    (".commit (", "commit"),
-    ("run_once (", "pass: other"),
-)
-
-
-def _shares(raw: Path, category: Callable[[str], str | None]) -> dict[str, float]:
-    """Percent of the samples per category, largest first; ``category`` names a stack's
-    activity, or None to leave the stack out."""
-    totals: dict[str, int] = {}
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        name = category(stack) if count.isdigit() else None
-        if name is not None:
-            totals[name] = totals.get(name, 0) + int(count)
-    samples = sum(totals.values()) or 1
-    return {
-        k: round(100.0 * v / samples, 1) for k, v in sorted(totals.items(), key=lambda i: -i[1])
-    }
-
-
-def summarise_relay_profile(raw: Path) -> dict[str, float]:
-    """Share of the relay's main-thread time per activity (py-spy --idle samples)."""
-
-    def category(stack: str) -> str | None:
-        if "run_forever (" not in stack:
-            return None
-        return next((n for m, n in RELAY_CATEGORIES if m in stack), "loop: other")
-
-    return _shares(raw, category)
 
 
 def start_py_spy(pid: int, output: Path) -> subprocess.Popen[bytes]:
@@ -84,17 +40,23 @@ def start_py_spy(pid: int, output: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def summarise_profile(raw: Path) -> dict[str, float]:
-    """Share of the Dramatiq worker threads' wall time per activity (py-spy --idle samples)."""
+def shares(raw: Path, category: Callable[[str], str | None]) -> dict[str, float]:
+    """Percent of the samples per category, largest first; ``category`` names a stack's
+    activity, or None to leave the stack out."""
+    totals: dict[str, int] = {}
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        name = category(stack) if count.isdigit() else None
+        if name is not None:
+            totals[name] = totals.get(name, 0) + int(count)
+    samples = sum(totals.values()) or 1
+    return {
+        k: round(100.0 * v / samples, 1) for k, v in sorted(totals.items(), key=lambda i: -i[1])
+    }
 
-    def category(stack: str) -> str | None:
-        if "WorkerThread.run (" not in stack:
-            return None
-        if "process_message (" not in stack:
-            return "idle: waiting for a message"
-        return next(
-            (name for marker, name in PROFILE_CATEGORIES if marker in stack),
-            "actor + Dramatiq overhead",
-        )
 
-    return _shares(raw, category)
+def cprofile_top(profiler: cProfile.Profile, limit: int) -> str:
+    """The ``limit`` functions with the most cumulative time, as pstats prints them."""
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(limit)
+    return out.getvalue()

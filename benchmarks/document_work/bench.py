@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import pstats
 import statistics
 import tempfile
 import time
@@ -33,7 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common.databases import create_database, drop_database
+from benchmarks.common.databases import scratch_database
+from benchmarks.common.profiling import cprofile_top
 from benchmarks.processing.corpus import generate_corpus
 from benchmarks.processing.runs import register, request_run
 
@@ -126,7 +126,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="cProfile of the rounds.")
     args = parser.parse_args(argv)
     from fileintel import migrate
-    from fileintel.db import dispose_engines
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -134,24 +133,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         before, results = pipeline_cpu_ms(paths)
         sqlite_url = f"sqlite:///{work / 'bench.db'}"
         migrate.upgrade(sqlite_url)
-        pg_url = create_database(DB_NAME)
         profiles = {"sqlite": cProfile.Profile(), "postgresql": cProfile.Profile()}
-        try:
+        # The scratch database's exit also disposes the SQLite file's engine before the
+        # temporary directory holding it is removed.
+        with scratch_database(DB_NAME) as pg_url:
             rounds = []
             for i in range(args.rounds):
                 for backend, url in (("sqlite", sqlite_url), ("postgresql", pg_url)):
                     profile = profiles[backend] if args.profile else None
                     rounds.append(one_round(backend, url, paths, results, f"r{i}", profile))
             after, _ = pipeline_cpu_ms(paths)
-        finally:
-            dispose_engines()
-            drop_database(DB_NAME)
     print(f"{args.documents} documents, pipeline results computed beforehand; one thread")
     print(report(rounds, (before + after) / 2))
     if args.profile:
         for backend, profile in profiles.items():
             print(f"\n-- {backend}: cumulative time, top 25")
-            pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
+            print(cprofile_top(profile, 25), end="")
     return 0
 
 

@@ -47,6 +47,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks.common.cpu_meter import CpuMeter, machine_cpu_seconds
+from benchmarks.common.report import verdict
 from benchmarks.processing.corpus import MAX_BYTES, MIN_BYTES, generate_corpus
 from benchmarks.processing.runs import Measurement, register, run_facts, timed_run
 from benchmarks.processing.system import SystemShape, system
@@ -226,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"\nsystem rounds: {', '.join(f'{r:.2f}' for _, r in rounds)}; "
             f"target: system >= {TARGET_RATIO:.2f} x plain loop; "
-            f"measured (median round) {ratio:.2f}: {'met' if met else 'NOT met'}"
+            f"measured (median round) {ratio:.2f}: {verdict(met)}"
         )
         return 0 if met else 1
     finally:

@@ -38,10 +38,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.sweeper.database import bench_database, populate, table_sizes
+from benchmarks.common.databases import scratch_database
+from benchmarks.sweeper.database import populate, table_sizes
 from benchmarks.sweeper.passes import measure
 from benchmarks.sweeper.plans import AUDIT_QUERY, PASS_QUERIES, Plan, explain_all
 
@@ -128,7 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from fileintel.db import make_engine
 
-    with bench_database(args.keep) as url:
+    name = f"fileintel_bench_sweeper_{uuid.uuid4().hex[:8]}"
+    with scratch_database(name, args.keep) as url:
         engine = make_engine(url)
         try:
             started = time.perf_counter()
