@@ -3,7 +3,7 @@
 SQLite runs the claim and the finish through these (PostgreSQL has its own hot path,
 ``document_work_pg``); both backends renew and release a lease with them. Building and
 caching a Core statement per call cost more CPU than running it on SQLite
-(``benchmarks/bench_document_work.py``, ``docs/performance.md``). Parameters are prefixed
+(``benchmarks/document_work/bench.py``, ``docs/performance.md``). Parameters are prefixed
 ``b_`` so that none shares a name with a column the statement sets.
 
 Every write after the claim is fenced by ``OWNED``: the document must still be processing
