@@ -1,9 +1,11 @@
 """Run the benchmarks: ``python -m benchmarks [NAME...]``.
 
-Every ``benchmarks/bench_*.py`` module that defines ``main()`` is a benchmark; with no
-arguments all of them run, in name order, else only those named (``transitions`` or
-``bench_transitions``). Each one prints its own report; this runner adds a summary and exits
-1 if any of them failed (raised, or returned a non-zero code).
+Every package ``benchmarks/<subject>/`` with a ``bench.py`` that defines ``main()`` is a
+benchmark; with no arguments all of them run, in name order, else only those named
+(``transitions``; the former module name ``bench_transitions`` is accepted too). Each one
+prints its own report; this runner adds a summary and exits 1 if any of them failed (raised,
+or returned a non-zero code). One subject alone, with its own options:
+``python -m benchmarks.<subject> --help``.
 """
 
 from __future__ import annotations
@@ -18,13 +20,18 @@ HERE = Path(__file__).resolve().parent
 
 
 def discover() -> list[str]:
-    """Module names of the benchmarks, e.g. ``["bench_status", "bench_transitions"]``."""
-    return sorted(p.stem for p in HERE.glob("bench_*.py"))
+    """Subjects of the benchmarks, e.g. ``["status", "transitions"]``."""
+    return sorted(p.parent.name for p in HERE.glob("*/bench.py"))
+
+
+def subject(name: str) -> str:
+    """``bench_transitions`` or ``transitions`` -> ``transitions``."""
+    return name.removeprefix("bench_")
 
 
 def run_one(name: str) -> tuple[bool, float]:
     """Import and run one benchmark; return (succeeded, seconds)."""
-    module = importlib.import_module(f"benchmarks.{name}")
+    module = importlib.import_module(f"benchmarks.{name}.bench")
     entry = getattr(module, "main", None)
     if not callable(entry):
         print(f"-- {name}: no main(), skipped")
@@ -50,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     wanted = sys.argv[1:] if argv is None else argv
     names = discover()
     if wanted:
-        chosen = [n if n.startswith("bench_") else f"bench_{n}" for n in wanted]
+        chosen = [subject(n) for n in wanted]
         unknown = [n for n in chosen if n not in names]
         if unknown:
             print(f"unknown benchmark(s): {', '.join(unknown)}; have {', '.join(names)}")

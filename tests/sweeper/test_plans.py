@@ -3,7 +3,7 @@
 Each query is captured as the sweeper sends it and planned with sequential scans disabled:
 a query whose ``WHERE`` no longer implies an index's predicate (a reworded status test, a
 dropped index) still gets a sequential scan then, and this fails. The timings at scale are
-``benchmarks/bench_sweeper.py``'s.
+``benchmarks/sweeper/bench.py``'s.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Processing throughput: the real system beside the bare pipeline on the same corpus.
 
-    .venv/bin/python -m benchmarks.bench_processing [--documents 1000] [--seed 1234]
+    .venv/bin/python -m benchmarks.processing [--documents 1000] [--seed 1234]
         [--rounds 5] [--profile] [--also 2x2] [--also 2x1,dramatiq_queue_prefetch=16]
         [--skip-embedded]
 
@@ -46,10 +46,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.cpu_meter import CpuMeter, machine_cpu_seconds
-from benchmarks.processing_corpus import MAX_BYTES, MIN_BYTES, generate_corpus
-from benchmarks.processing_runs import Measurement, register, run_facts, timed_run
-from benchmarks.processing_system import SystemShape, system
+from benchmarks.common.cpu_meter import CpuMeter, machine_cpu_seconds
+from benchmarks.common.report import verdict
+from benchmarks.processing.corpus import MAX_BYTES, MIN_BYTES, generate_corpus
+from benchmarks.processing.runs import Measurement, register, run_facts, timed_run
+from benchmarks.processing.system import SystemShape, system
 
 TARGET_RATIO = 0.6
 DEFAULT_DOCUMENTS = 1000
@@ -88,7 +89,7 @@ def plain_loop(paths: Sequence[Path], processes: int = 2) -> Measurement:
     )
 
 
-# --- 3. the embedded mode (2., the real system, is benchmarks.processing_system) ------------------
+# --- 3. the embedded mode (2., the real system, is benchmarks.processing.system) ------------------
 
 
 def embedded(paths: Sequence[Path], warmup: Sequence[Path], workdir: Path) -> Measurement:
@@ -146,7 +147,7 @@ def _show(name: str, m: Measurement) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run every mode once and print the table; exit 0 when the target is met, 1 if not."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_processing")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.processing")
     parser.add_argument("--documents", type=int, default=DEFAULT_DOCUMENTS)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--skip-embedded", action="store_true", help="Skip the SQLite mode.")
@@ -226,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"\nsystem rounds: {', '.join(f'{r:.2f}' for _, r in rounds)}; "
             f"target: system >= {TARGET_RATIO:.2f} x plain loop; "
-            f"measured (median round) {ratio:.2f}: {'met' if met else 'NOT met'}"
+            f"measured (median round) {ratio:.2f}: {verdict(met)}"
         )
         return 0 if met else 1
     finally:

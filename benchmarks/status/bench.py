@@ -1,6 +1,6 @@
 """``collections status`` on a huge collection beside a tiny one.
 
-``python -m benchmarks.bench_status [--documents N] [--chunks-per-document K] [--calls C]``
+``python -m benchmarks.status [--documents N] [--chunks-per-document K] [--calls C]``
 
 Two collections are built in a database of the benchmark's own (``fileintel_bench_status``,
 dropped at the end): ``small`` with 10 documents and ``big`` with 100,000 documents and
@@ -25,7 +25,8 @@ import time
 
 from sqlalchemy import Engine, text
 
-from benchmarks.scratch import create_database, drop_database
+from benchmarks.common.databases import scratch_database
+from benchmarks.common.report import verdict
 from fileintel.db import make_engine, read_tx, write_tx
 from fileintel.models.states import CollectionStatus
 from fileintel.store.collections import create_collection, find_collection
@@ -47,9 +48,10 @@ def build_collection(engine: Engine, name: str, documents: int, chunks_per_doc: 
         conn.execute(
             text(
                 "INSERT INTO documents (collection_id, path, size, sha256, media_type, state,"
-                " attempt, chunk_count, embedded_count)"
+                " attempt, lost_leases, chunk_count, embedded_count)"
                 " SELECT :cid, '/bench/' || :name || '/doc-' || g || '.txt', 1000 + g,"
-                " md5(:name || g::text) || md5(g::text || :name), 'text/plain', 'pending', 0, 0, 0"
+                " md5(:name || g::text) || md5(g::text || :name), 'text/plain', 'pending',"
+                " 0, 0, 0, 0"
                 " FROM generate_series(1, :n) AS g"
             ),
             {"cid": collection_id, "name": name, "n": documents},
@@ -153,55 +155,64 @@ def timed(engine: Engine, name: str) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+def timings(engine: Engine, names: list[str], calls: int) -> dict[str, list[float]]:
+    """``calls`` timed status reads per collection, interleaved, after a few untimed ones."""
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(5):  # warm the pool and the statement cache
+        for name in names:
+            timed(engine, name)
+    for _ in range(calls):
+        for name in names:
+            samples[name].append(timed(engine, name))
+    return samples
+
+
+def report(
+    sizes: dict[str, int], chunks_per_document: int, samples: dict[str, list[float]]
+) -> None:
+    """Best and median per collection, and the big one's median against the target."""
+    median = {name: statistics.median(s) for name, s in samples.items()}
+    best = {name: min(s) for name, s in samples.items()}
+    factor = median["big"] / median["small"]
+    print(f"{'collection':<10} {'documents':>9} {'chunks':>9} {'best ms':>8} {'median ms':>9}")
+    for name, n in sizes.items():
+        print(
+            f"{name:<10} {n:>9} {n * chunks_per_document:>9} "
+            f"{best[name]:>8.2f} {median[name]:>9.2f}"
+        )
+    met = factor <= TARGET_FACTOR and median["big"] < TARGET_MS
+    print(
+        f"big / small (median): {factor:.2f}; target <= {TARGET_FACTOR} and "
+        f"< {TARGET_MS:.0f} ms: {verdict(met)}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_status")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.status")
     parser.add_argument("--documents", type=int, default=100_000)
     parser.add_argument("--chunks-per-document", type=int, default=10)
     parser.add_argument("--calls", type=int, default=50)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
-    url = create_database(DB_NAME)
-    engine = make_engine(url)
-    try:
-        sizes = {"small": 10, "big": args.documents}
-        for name, n in sizes.items():
-            started = time.perf_counter()
-            build_collection(engine, name, n, args.chunks_per_document)
-            print(
-                f"built '{name}': {n} documents, {n * args.chunks_per_document} chunks "
-                f"in {time.perf_counter() - started:.1f} s",
-                flush=True,
-            )
-        with engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
-        for name, n in sizes.items():
-            check(engine, name, n, n * args.chunks_per_document)
-
-        samples: dict[str, list[float]] = {name: [] for name in sizes}
-        for _ in range(5):  # warm the pool and the statement cache
-            for name in sizes:
-                timed(engine, name)
-        for _ in range(args.calls):
-            for name in sizes:
-                samples[name].append(timed(engine, name))
-
-        median = {name: statistics.median(s) for name, s in samples.items()}
-        best = {name: min(s) for name, s in samples.items()}
-        factor = median["big"] / median["small"]
-        print(f"{'collection':<10} {'documents':>9} {'chunks':>9} {'best ms':>8} {'median ms':>9}")
-        for name, n in sizes.items():
-            print(
-                f"{name:<10} {n:>9} {n * args.chunks_per_document:>9} "
-                f"{best[name]:>8.2f} {median[name]:>9.2f}"
-            )
-        met = factor <= TARGET_FACTOR and median["big"] < TARGET_MS
-        print(
-            f"big / small (median): {factor:.2f}; target <= {TARGET_FACTOR} and "
-            f"< {TARGET_MS:.0f} ms: {'met' if met else 'NOT met'}"
-        )
-    finally:
-        engine.dispose()
-        drop_database(DB_NAME)
+    sizes = {"small": 10, "big": args.documents}
+    with scratch_database(DB_NAME) as url:
+        engine = make_engine(url)
+        try:
+            for name, n in sizes.items():
+                started = time.perf_counter()
+                build_collection(engine, name, n, args.chunks_per_document)
+                print(
+                    f"built '{name}': {n} documents, {n * args.chunks_per_document} chunks "
+                    f"in {time.perf_counter() - started:.1f} s",
+                    flush=True,
+                )
+            with engine.begin() as conn:
+                conn.execute(text("ANALYZE"))
+            for name, n in sizes.items():
+                check(engine, name, n, n * args.chunks_per_document)
+            report(sizes, args.chunks_per_document, timings(engine, list(sizes), args.calls))
+        finally:
+            engine.dispose()
     return 0
 
 

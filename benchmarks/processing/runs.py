@@ -1,6 +1,6 @@
 """The processing benchmark's runs: a mode's result, registering a corpus, timing a run.
 
-Shared by every mode of ``benchmarks.bench_processing``: the corpus is registered as a
+Shared by every mode of ``benchmarks.processing``: the corpus is registered as a
 collection (not timed), processing is requested as ``collections process`` does, and the
 run is timed until the collection reaches a terminal status.
 """

@@ -1,11 +1,12 @@
 """Sweeper pass time on a large PostgreSQL database, and the plans of its queries.
 
-    .venv/bin/python -m benchmarks.bench_sweeper [--collections 100000] [--documents 10]
+    .venv/bin/python -m benchmarks.sweeper [--collections 100000] [--documents 10]
         [--stuck-percent 1] [--open-percent 100] [--passes 7] [--plans FILE] [--keep]
 
-The benchmark creates its own PostgreSQL database (``benchmarks.scratch``), migrates it, and
-fills it with ``INSERT ... SELECT generate_series`` (no Python loop): ``--collections``
-collections with ``--documents`` documents each and every collection's history rows.
+The benchmark creates its own PostgreSQL database (``benchmarks.common.databases``),
+migrates it, and fills it with ``INSERT ... SELECT generate_series`` (no Python loop):
+``--collections`` collections with ``--documents`` documents each and every collection's
+history rows.
 ``--open-percent`` of the collections are ``processing`` with a ``processing`` current run
 whose documents are all ``done`` but the last one, which is ``processing`` under a live
 lease (so no run looks finished; live leases end an hour ahead, so the time spent filling
@@ -37,12 +38,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.sweeper_database import bench_database, populate, table_sizes
-from benchmarks.sweeper_passes import measure
-from benchmarks.sweeper_plans import AUDIT_QUERY, PASS_QUERIES, Plan, explain_all
+from benchmarks.common.databases import scratch_database
+from benchmarks.sweeper.database import populate, table_sizes
+from benchmarks.sweeper.passes import measure
+from benchmarks.sweeper.plans import AUDIT_QUERY, PASS_QUERIES, Plan, explain_all
 
 DEFAULT_COLLECTIONS = 100_000
 DEFAULT_DOCUMENTS = 10
@@ -105,7 +108,9 @@ def write_plans(path: Path, phases: list[tuple[str, list[Plan]]]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; exit 0 when the empty pass meets its target."""
-    parser = argparse.ArgumentParser(prog="bench_sweeper", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.sweeper", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--collections", type=int, default=DEFAULT_COLLECTIONS)
     parser.add_argument("--documents", type=int, default=DEFAULT_DOCUMENTS, help="per collection")
     parser.add_argument("--stuck-percent", type=float, default=DEFAULT_STUCK_PERCENT)
@@ -125,7 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from fileintel.db import make_engine
 
-    with bench_database(args.keep) as url:
+    name = f"fileintel_bench_sweeper_{uuid.uuid4().hex[:8]}"
+    with scratch_database(name, args.keep) as url:
         engine = make_engine(url)
         try:
             started = time.perf_counter()

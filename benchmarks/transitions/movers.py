@@ -10,7 +10,8 @@ from typing import Any
 
 import psycopg2
 
-from benchmarks.transition_pool import SOURCES, psycopg_dsn
+from benchmarks.common.databases import psycopg_dsn
+from benchmarks.transitions.pool import SOURCES
 from fileintel.db import make_engine, write_tx
 from fileintel.models.events import STATUS_CHANGED, iso
 from fileintel.models.states import CollectionStatus

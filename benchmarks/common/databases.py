@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -19,6 +21,11 @@ ADMIN_URL = os.environ.get(
 def database_url(name: str) -> str:
     """The URL of database ``name`` on the benchmark server."""
     return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def psycopg_dsn(url: str) -> str:
+    """``url`` (an SQLAlchemy URL) as a DSN that ``psycopg2.connect`` accepts."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def create_database(name: str) -> str:
@@ -34,6 +41,26 @@ def create_database(name: str) -> str:
 def drop_database(name: str) -> None:
     """Drop database ``name`` (connections to it are closed first)."""
     _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def scratch_database(name: str, keep: bool = False) -> Iterator[str]:
+    """A fresh database ``name``, migrated to head, for the ``with`` block; its URL.
+
+    Afterwards the engines FileIntel cached for it are disposed (their pooled connections
+    would otherwise outlive the database) and it is dropped, unless ``keep``.
+    """
+    from fileintel.db import dispose_engines
+
+    url = create_database(name)
+    try:
+        yield url
+    finally:
+        dispose_engines()
+        if keep:
+            print(f"kept database {name}")
+        else:
+            drop_database(name)
 
 
 def _admin(*statements: str) -> None:

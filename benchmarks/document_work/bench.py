@@ -17,14 +17,13 @@ workers' per-document database costs stand (``docs/performance.md``). The benchm
 creates and drops its own PostgreSQL database; the SQLite file lives in a temporary
 directory.
 
-    python -m benchmarks.bench_document_work [--documents 200] [--rounds 3] [--profile]
+    python -m benchmarks.document_work [--documents 200] [--rounds 3] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
-import pstats
 import statistics
 import tempfile
 import time
@@ -33,9 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.processing_corpus import generate_corpus
-from benchmarks.processing_runs import register, request_run
-from benchmarks.scratch import create_database, drop_database
+from benchmarks.common.databases import scratch_database
+from benchmarks.common.profiling import cprofile_top
+from benchmarks.processing.corpus import generate_corpus
+from benchmarks.processing.runs import register, request_run
 
 DB_NAME = "fileintel_bench_document_work"
 DEFAULT_DOCUMENTS = 200
@@ -118,13 +118,14 @@ def report(rounds: Sequence[Round], baseline_ms: float) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the rounds and print the table (always exit 0: there is no target)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.document_work", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--documents", type=int, default=DEFAULT_DOCUMENTS)
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
     parser.add_argument("--profile", action="store_true", help="cProfile of the rounds.")
     args = parser.parse_args(argv)
     from fileintel import migrate
-    from fileintel.db import dispose_engines
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -132,24 +133,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         before, results = pipeline_cpu_ms(paths)
         sqlite_url = f"sqlite:///{work / 'bench.db'}"
         migrate.upgrade(sqlite_url)
-        pg_url = create_database(DB_NAME)
         profiles = {"sqlite": cProfile.Profile(), "postgresql": cProfile.Profile()}
-        try:
+        # The scratch database's exit also disposes the SQLite file's engine before the
+        # temporary directory holding it is removed.
+        with scratch_database(DB_NAME) as pg_url:
             rounds = []
             for i in range(args.rounds):
                 for backend, url in (("sqlite", sqlite_url), ("postgresql", pg_url)):
                     profile = profiles[backend] if args.profile else None
                     rounds.append(one_round(backend, url, paths, results, f"r{i}", profile))
             after, _ = pipeline_cpu_ms(paths)
-        finally:
-            dispose_engines()
-            drop_database(DB_NAME)
     print(f"{args.documents} documents, pipeline results computed beforehand; one thread")
     print(report(rounds, (before + after) / 2))
     if args.profile:
         for backend, profile in profiles.items():
             print(f"\n-- {backend}: cumulative time, top 25")
-            pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
+            print(cprofile_top(profile, 25), end="")
     return 0
 
 

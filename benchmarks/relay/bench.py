@@ -1,6 +1,6 @@
 """Outbox relay: drain rate and commit→publish latency, beside a minimal raw loop.
 
-``python -m benchmarks.bench_relay [--backlog N] [--keys K] [--rounds R] [--events E]
+``python -m benchmarks.relay [--backlog N] [--keys K] [--rounds R] [--events E]
 [--profile]``
 
 On PostgreSQL + Redis, in one run:
@@ -26,13 +26,10 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
 import json
 import multiprocessing
 import os
-import pstats
 import select
-import subprocess
 import sys
 import threading
 import time
@@ -43,7 +40,10 @@ from typing import Any
 import psycopg2
 import redis
 
-from benchmarks.scratch import create_database, drop_database
+from benchmarks.common.databases import psycopg_dsn, scratch_database
+from benchmarks.common.processes import fileintel_environment, start_fileintel, stop_fileintel
+from benchmarks.common.profiling import cprofile_top
+from benchmarks.common.report import verdict
 from fileintel.config import Settings
 from fileintel.db import make_engine
 from fileintel.messaging.broker import build_broker
@@ -88,13 +88,8 @@ CREATE_TRIGGER = (
 # --- the database and the stream ----------------------------------------------------------
 
 
-def dsn(url: str) -> str:
-    """A psycopg2 DSN for a SQLAlchemy URL."""
-    return url.replace("postgresql+psycopg2://", "postgresql://", 1)
-
-
 def execute(url: str, *statements: str, params: dict[str, Any] | None = None) -> None:
-    conn = psycopg2.connect(dsn(url))
+    conn = psycopg2.connect(psycopg_dsn(url))
     conn.autocommit = True
     with conn.cursor() as cur:
         for statement in statements:
@@ -137,8 +132,8 @@ def raw_pass(conn: Any, client: redis.Redis, stream: str) -> int:
 
 def raw_daemon(url: str, stream: str, stop: Any) -> None:
     """The raw loop as a daemon woken by LISTEN/NOTIFY (run in its own process)."""
-    conn = psycopg2.connect(dsn(url))
-    listen = psycopg2.connect(dsn(url))
+    conn = psycopg2.connect(psycopg_dsn(url))
+    listen = psycopg2.connect(psycopg_dsn(url))
     listen.autocommit = True
     with listen.cursor() as cur:
         cur.execute("LISTEN fileintel_outbox")
@@ -168,7 +163,7 @@ class Drain:
 
 
 def drain_raw(url: str, stream: str, n: int) -> Drain:
-    conn = psycopg2.connect(dsn(url))
+    conn = psycopg2.connect(psycopg_dsn(url))
     client = redis.Redis.from_url(REDIS_URL)
     started, cpu = time.perf_counter(), time.process_time()
     done = 0
@@ -203,9 +198,7 @@ def drain_fileintel(url: str, stream: str, n: int, profile: bool = False) -> Dra
     relay.close()
     engine.dispose()
     if profiler:
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
-        print(out.getvalue())
+        print(cprofile_top(profiler, 25))
     return drained
 
 
@@ -242,7 +235,7 @@ def measure_latency(url: str, stream: str, events: int) -> Latency:
 
     consumer = threading.Thread(target=consume)
     consumer.start()
-    conn = psycopg2.connect(dsn(url))
+    conn = psycopg2.connect(psycopg_dsn(url))
     next_at = time.monotonic()
     with conn.cursor() as cur:
         for i in range(events):
@@ -274,20 +267,16 @@ def wait_until_relaying(url: str, stream: str) -> None:
 
 
 def latency_fileintel(url: str, stream: str, events: int, poll: bool) -> Latency:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FILEINTEL_")}
-    env["FILEINTEL_EVENTS_STREAM"] = stream
+    env = fileintel_environment(FILEINTEL_EVENTS_STREAM=stream)
     args = ["--database-url", url, "--events-url", REDIS_URL, "relay", "--poll-interval", "1"]
     if poll:
         execute(url, DROP_TRIGGER)
-    relay = subprocess.Popen(
-        [sys.executable, "-m", "fileintel.cli", *args], env=env, stderr=subprocess.DEVNULL
-    )
+    relay = start_fileintel(args, env)
     try:
         wait_until_relaying(url, stream)
         return measure_latency(url, stream, events)
     finally:
-        relay.terminate()
-        relay.wait(30)
+        stop_fileintel(relay)
         if poll:
             execute(url, CREATE_TRIGGER)
 
@@ -310,12 +299,8 @@ def latency_raw(url: str, stream: str, events: int) -> Latency:
 # --- report -------------------------------------------------------------------------------
 
 
-def verdict(ok: bool) -> str:
-    return "met" if ok else "NOT met"
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_relay")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.relay")
     parser.add_argument("--backlog", type=int, default=200_000, help="rows to drain")
     parser.add_argument("--keys", type=int, default=1_000, help="collections in the backlog")
     parser.add_argument("--rounds", type=int, default=1, help="drain rounds of each kind")
@@ -326,36 +311,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="cProfile the relay's drain")
     args = parser.parse_args(argv)
 
-    url = create_database(DB_NAME)
     stream = f"fileintel-bench:relay:{uuid.uuid4().hex[:8]}"
     stream_client = redis.Redis.from_url(REDIS_URL)
     started = time.perf_counter()
-    try:
-        raws: list[Drain] = []
-        ours: list[Drain] = []
-        for _ in range(args.rounds):
-            fill(url, args.backlog, args.keys)
-            raws.append(drain_raw(url, stream, args.backlog))
+    with scratch_database(DB_NAME) as url:
+        try:
+            raws: list[Drain] = []
+            ours: list[Drain] = []
+            for _ in range(args.rounds):
+                fill(url, args.backlog, args.keys)
+                raws.append(drain_raw(url, stream, args.backlog))
+                stream_client.delete(stream)
+                fill(url, args.backlog, args.keys)
+                ours.append(drain_fileintel(url, stream, args.backlog, args.profile))
+                stream_client.delete(stream)
+            raw = max(raws, key=lambda d: d.rate)
+            mine = max(ours, key=lambda d: d.rate)
+            drained_at = time.perf_counter()
+            execute(url, "TRUNCATE outbox RESTART IDENTITY")
+            raw_lats: list[Latency] = []
+            our_lats: list[Latency] = []
+            for _ in range(args.latency_rounds):  # interleaved: a noisy minute hurts both
+                raw_lats.append(latency_raw(url, stream, args.events))
+                our_lats.append(latency_fileintel(url, stream, args.events, poll=False))
+            lat_raw = min(raw_lats, key=lambda lat: lat.p99_ms)
+            lat_listen = min(our_lats, key=lambda lat: lat.p99_ms)
+            lat_poll = latency_fileintel(url, stream, args.events, poll=True)
+        finally:
             stream_client.delete(stream)
-            fill(url, args.backlog, args.keys)
-            ours.append(drain_fileintel(url, stream, args.backlog, args.profile))
-            stream_client.delete(stream)
-        raw = max(raws, key=lambda d: d.rate)
-        mine = max(ours, key=lambda d: d.rate)
-        drained_at = time.perf_counter()
-        execute(url, "TRUNCATE outbox RESTART IDENTITY")
-        raw_lats: list[Latency] = []
-        our_lats: list[Latency] = []
-        for _ in range(args.latency_rounds):  # interleaved: a noisy minute hurts both
-            raw_lats.append(latency_raw(url, stream, args.events))
-            our_lats.append(latency_fileintel(url, stream, args.events, poll=False))
-        lat_raw = min(raw_lats, key=lambda lat: lat.p99_ms)
-        lat_listen = min(our_lats, key=lambda lat: lat.p99_ms)
-        lat_poll = latency_fileintel(url, stream, args.events, poll=True)
-    finally:
-        stream_client.delete(stream)
-        stream_client.close()
-        drop_database(DB_NAME)
+            stream_client.close()
     elapsed = time.perf_counter() - started
 
     drain_ratio = mine.rate / raw.rate

@@ -11,6 +11,8 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from benchmarks.common.report import verdict
+
 TARGET_EMPTY_PASS_MS = 200.0
 
 
@@ -63,7 +65,7 @@ def measure(engine: Engine, passes: int, stuck: int) -> bool:
     print(
         f"(a) empty pass, {passes} passes without the audit (as the scheduler runs them "
         f"between audits): median {median:.1f} ms, min {low:.1f} ms, max {high:.1f} ms; "
-        f"target < {TARGET_EMPTY_PASS_MS:.0f} ms: {'met' if met else 'NOT met'}"
+        f"target < {TARGET_EMPTY_PASS_MS:.0f} ms: {verdict(met)}"
     )
     with_audit, low_a, high_a = summary([s for s, _ in audited])
     print(

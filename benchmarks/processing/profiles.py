@@ -1,15 +1,12 @@
-"""Sampling the processing benchmark's worker and relay processes with py-spy.
-
-``--profile`` records each process tree with ``py-spy record --idle`` (wall time, waits
-included) and sums the samples per activity, by the functions on the stack.
-"""
+"""Where the processing benchmark's worker threads and relay spend their time: py-spy
+samples (``benchmarks.common.profiling``) sorted into activities by the functions on the
+stack. The first marker found on a stack names its activity, so the order matters."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
+
+from benchmarks.common.profiling import shares
 
 PROFILE_CATEGORIES = (
     ("process_file (", "pipeline: extract, chunk, embed, metadata"),
@@ -35,21 +32,6 @@ RELAY_CATEGORIES = (
 )
 
 
-def _shares(raw: Path, category: Callable[[str], str | None]) -> dict[str, float]:
-    """Percent of the samples per category, largest first; ``category`` names a stack's
-    activity, or None to leave the stack out."""
-    totals: dict[str, int] = {}
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        name = category(stack) if count.isdigit() else None
-        if name is not None:
-            totals[name] = totals.get(name, 0) + int(count)
-    samples = sum(totals.values()) or 1
-    return {
-        k: round(100.0 * v / samples, 1) for k, v in sorted(totals.items(), key=lambda i: -i[1])
-    }
-
-
 def summarise_relay_profile(raw: Path) -> dict[str, float]:
     """Share of the relay's main-thread time per activity (py-spy --idle samples)."""
 
@@ -58,30 +40,7 @@ def summarise_relay_profile(raw: Path) -> dict[str, float]:
             return None
         return next((n for m, n in RELAY_CATEGORIES if m in stack), "loop: other")
 
-    return _shares(raw, category)
-
-
-def start_py_spy(pid: int, output: Path) -> subprocess.Popen[bytes]:
-    """Sample ``pid`` and its children (idle threads included) until SIGINT."""
-    return subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "py-spy"),
-            "record",
-            "--pid",
-            str(pid),
-            "--subprocesses",
-            "--idle",
-            "--nonblocking",
-            "--format",
-            "raw",
-            "--rate",
-            "50",
-            "--output",
-            str(output),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return shares(raw, category)
 
 
 def summarise_profile(raw: Path) -> dict[str, float]:
@@ -97,4 +56,4 @@ def summarise_profile(raw: Path) -> dict[str, float]:
             "actor + Dramatiq overhead",
         )
 
-    return _shares(raw, category)
+    return shares(raw, category)

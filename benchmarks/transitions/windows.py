@@ -6,17 +6,16 @@ fileintel path.
 from __future__ import annotations
 
 import cProfile
-import io
 import multiprocessing
-import pstats
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.transition_movers import FileIntelMover, RawMover
-from benchmarks.transition_pool import NEXT, S, pool_state
-from benchmarks.transition_variants import CteMover, PrebuiltMover
+from benchmarks.common.profiling import cprofile_top
+from benchmarks.transitions.movers import FileIntelMover, RawMover
+from benchmarks.transitions.pool import NEXT, S, pool_state
+from benchmarks.transitions.variants import CteMover, PrebuiltMover
 
 MOVERS: dict[str, Callable[[str], Any]] = {
     "raw": RawMover,
@@ -124,7 +123,4 @@ def profile(url: str, ids: list[str], seconds: float) -> str:
     count = cycle(mover, state, seconds)
     profiler.disable()
     mover.close()
-    buffer = io.StringIO()
-    stats = pstats.Stats(profiler, stream=buffer)
-    stats.sort_stats("cumulative").print_stats(30)
-    return f"{count} moves profiled\n{buffer.getvalue()}"
+    return f"{count} moves profiled\n{cprofile_top(profiler, 30)}"

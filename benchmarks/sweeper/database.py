@@ -1,37 +1,11 @@
-"""The sweeper benchmark's database: a fresh one of its own (dropped afterwards), filled with
-``INSERT ... SELECT generate_series`` (open and completed collections, their runs, history and
-documents, some in-flight documents' leases expired), and the row counts of its tables.
+"""Filling the sweeper benchmark's scratch database with ``INSERT ... SELECT generate_series``
+(open and completed collections, their runs, history and documents, some in-flight
+documents' leases expired), and the row counts of its tables.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from sqlalchemy import Engine, text
-
-from benchmarks.scratch import create_database, drop_database
-
-# --- the database -------------------------------------------------------------------------
-
-
-@contextmanager
-def bench_database(keep: bool) -> Iterator[str]:
-    """A fresh database of this benchmark's own, migrated to head; dropped afterwards."""
-    from fileintel.db import dispose_engines
-
-    name = f"fileintel_bench_sweeper_{uuid.uuid4().hex[:8]}"
-    url = create_database(name)
-    try:
-        yield url
-    finally:
-        dispose_engines()
-        if keep:
-            print(f"kept database {name}")
-        else:
-            drop_database(name)
-
 
 #: A collection is open (processing) when ``i % 100 < :open_pct``; the others are completed.
 POPULATE = [

@@ -1,6 +1,6 @@
 """Status transitions per second: the real transition function beside raw psycopg2.
 
-``python -m benchmarks.bench_transitions [--seconds S] [--rounds R] [--collections N]
+``python -m benchmarks.transitions [--seconds S] [--rounds R] [--collections N]
 [--profile] [--variants]``
 
 A pool of collections is cycled ``queued → processing → completed → queued …`` round-robin,
@@ -29,9 +29,10 @@ import statistics
 import sys
 from dataclasses import dataclass
 
-from benchmarks.scratch import create_database, drop_database
-from benchmarks.transition_pool import make_pool
-from benchmarks.transition_windows import Window, Workers, profile
+from benchmarks.common.databases import scratch_database
+from benchmarks.common.report import verdict
+from benchmarks.transitions.pool import make_pool
+from benchmarks.transitions.windows import Window, Workers, profile
 
 DB_NAME = "fileintel_bench_tx"
 TARGET_RATIO = 0.7
@@ -68,7 +69,7 @@ class Report:
                     r = self.ratio(kind, processes)
                     ratio = f"{r:.2f}"
                     if kind == "fileintel":
-                        ratio += f" ({'met' if r >= TARGET_RATIO else 'NOT met'})"
+                        ratio += f" ({verdict(r >= TARGET_RATIO)})"
                 out.append(
                     f"{processes:>9}  {kind:<9}  {self.best(kind, processes):>9.0f}  "
                     f"{self.median(kind, processes):>11.0f}  "
@@ -79,7 +80,7 @@ class Report:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_transitions")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.transitions")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of one window")
     parser.add_argument("--rounds", type=int, default=3, help="windows per kind, interleaved")
     parser.add_argument("--collections", type=int, default=200, help="size of the pool")
@@ -92,8 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     kinds = ["raw", "fileintel"] + (["prebuilt", "cte"] if args.variants else [])
 
-    url = create_database(DB_NAME)
-    try:
+    with scratch_database(DB_NAME) as url:
         ids = make_pool(url, args.collections)
         print(
             f"{args.collections} collections cycling queued -> processing -> completed -> "
@@ -117,8 +117,6 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(Report(windows).lines()))
         if args.profile:
             print(profile(url, ids, min(args.seconds, 4.0)))
-    finally:
-        drop_database(DB_NAME)
     return 0
 
 

@@ -11,36 +11,22 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from benchmarks.cpu_meter import CpuMeter, machine_cpu_seconds, process_tree
-from benchmarks.processing_runs import Measurement, register, run_facts, timed_run
-from benchmarks.py_spy import start_py_spy, summarise_profile, summarise_relay_profile
-from benchmarks.scratch import create_database, drop_database
+from benchmarks.common.cpu_meter import CpuMeter, machine_cpu_seconds, process_tree
+from benchmarks.common.databases import scratch_database
+from benchmarks.common.processes import fileintel_environment, start_fileintel, stop_fileintel
+from benchmarks.common.profiling import start_py_spy
+from benchmarks.processing.profiles import summarise_profile, summarise_relay_profile
+from benchmarks.processing.runs import Measurement, register, run_facts, timed_run
 
 REDIS_URL = os.environ.get("FILEINTEL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/6")
-FILEINTEL = str(Path(sys.executable).parent / "fileintel")
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    """A fresh, migrated PostgreSQL database of the benchmark's own; dropped afterwards."""
-    from fileintel.db import dispose_engines
-
-    name = f"fileintel_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    try:
-        yield create_database(name)
-    finally:
-        dispose_engines()
-        drop_database(name)
 
 
 def flush_redis() -> None:
@@ -50,40 +36,6 @@ def flush_redis() -> None:
     client = redis.Redis.from_url(REDIS_URL)
     client.flushdb()
     client.close()
-
-
-def _die_with_parent() -> None:
-    """Linux: SIGTERM the child when the benchmark dies, so no worker is left behind."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [FILEINTEL, *args],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
-
-
-def _stop(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    """SIGTERM the process (it stops its own children); SIGKILL the group after ``timeout``."""
-    if proc.poll() is None:
-        with suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-    with suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _commits(engine: Engine) -> int:
@@ -142,23 +94,18 @@ def system(
     from fileintel.db import make_engine
 
     flush_redis()
-    with postgres_database() as url:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FILEINTEL_")}
-        env.update(
-            {
-                "FILEINTEL_DATABASE_URL": url,
-                "FILEINTEL_BROKER_URL": REDIS_URL,
-                "PYTHONUNBUFFERED": "1",
-            }
+    with scratch_database(f"fileintel_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}") as url:
+        env = fileintel_environment(
+            FILEINTEL_DATABASE_URL=url, FILEINTEL_BROKER_URL=REDIS_URL, PYTHONUNBUFFERED="1"
         )
         engine = make_engine(url)
         worker_args = ["worker", "--processes", str(shape.processes)]
-        worker = _start(
+        worker = start_fileintel(
             [*worker_args, "--threads", str(shape.threads)],
             {**env, **dict(shape.worker_env)},
             logs / "worker.log",
         )
-        relay = _start(["relay"], env, logs / "relay.log")
+        relay = start_fileintel(["relay"], env, logs / "relay.log")
         spies: list[subprocess.Popen[bytes]] = []
         try:
             warm = timed_run(engine, register(engine, "warm-up", warmup), [worker, relay])
@@ -211,8 +158,8 @@ def system(
             for spy in spies:
                 if spy.poll() is None:
                     spy.kill()
-            _stop(worker)
-            _stop(relay)
+            stop_fileintel(worker)
+            stop_fileintel(relay)
             engine.dispose()
             flush_redis()
     mode = f"system: PostgreSQL + Redis ({shape.label})"

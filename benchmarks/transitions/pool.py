@@ -5,8 +5,8 @@ is made, and each collection's (status, version) read back at the start of a pha
 from __future__ import annotations
 
 import psycopg2
-from sqlalchemy import make_url
 
+from benchmarks.common.databases import psycopg_dsn
 from fileintel.db import make_engine, write_tx
 from fileintel.models.states import CollectionStatus, allowed_sources
 from fileintel.store.collections import create_collection
@@ -41,8 +41,3 @@ def pool_state(url: str, ids: list[str]) -> dict[str, tuple[str, int]]:
         state = {row[0]: (row[1], row[2]) for row in cur.fetchall()}
     conn.close()
     return state
-
-
-def psycopg_dsn(url: str) -> str:
-    """``url`` (an SQLAlchemy URL) as a DSN that ``psycopg2.connect`` accepts."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
