@@ -57,7 +57,7 @@ def relay(
     from fileintel.heartbeats import HeartbeatThread
     from fileintel.outbox.relay import build_relay
 
-    configure_logging(app.settings.log_format, app.settings.log_level)
+    configure_logging(app.settings.log_format, app.settings.log_level, secrets=app.settings.secrets)
     engine = app.engine
     worker = build_relay(
         app.settings,
