@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
+from fileintel.config import redact, url_secrets
 from fileintel.errors import DatabaseError
 from fileintel.models.base import UTCDateTime
 
@@ -113,7 +114,7 @@ def write_tx(engine: Engine) -> Iterator[Connection]:
             finally:
                 wrote_outbox = bool(conn.info.pop(_OUTBOX_WRITTEN, False))
     except exc.OperationalError as e:
-        raise DatabaseError(f"database error: {_short(e)}") from e
+        raise DatabaseError(f"database error: {_short(e, engine)}") from e
     if wrote_outbox:
         _run_outbox_hooks(engine)
 
@@ -205,7 +206,7 @@ def manual_tx(engine: Engine) -> Iterator[Connection]:
                 elif not conn.invalidated:
                     conn.invalidate()
     except exc.OperationalError as e:
-        raise DatabaseError(f"database error: {_short(e)}") from e
+        raise DatabaseError(f"database error: {_short(e, engine)}") from e
     if wrote_outbox:
         _run_outbox_hooks(engine)
 
@@ -237,11 +238,13 @@ def read_tx(engine: Engine) -> Iterator[Connection]:
             with conn.begin():
                 yield conn
     except exc.OperationalError as e:
-        raise DatabaseError(f"database error: {_short(e)}") from e
+        raise DatabaseError(f"database error: {_short(e, engine)}") from e
 
 
-def _short(e: exc.DBAPIError) -> str:
-    return str(e.orig).strip().splitlines()[0] if e.orig is not None else str(e)
+def _short(e: exc.DBAPIError, engine: Engine) -> str:
+    """The driver's first line, without the engine's password should the driver quote it."""
+    text = str(e.orig).strip().splitlines()[0] if e.orig is not None else str(e)
+    return redact(text, url_secrets(engine.url.render_as_string(hide_password=False)))
 
 
 # --- the database clock -------------------------------------------------------------------
