@@ -109,6 +109,8 @@ def url_secrets(*urls: str | None) -> frozenset[str]:
         with contextlib.suppress(ValueError):
             found.add(urlsplit(url).password or "")
     found.update([unquote(s) for s in found])
+    # An unescaped '@' in a password: drivers split there and show the rest as a host name.
+    found.update([piece for s in found for piece in s.split("@")])
     return frozenset(s for s in found if s)
 
 

@@ -247,6 +247,19 @@ def test_a_malformed_url_is_named_in_one_masked_line(variable: str, tmp_path: Pa
             assert "***" in lines[0], lines[0]
 
 
+def test_a_password_with_an_unescaped_at_sign(tmp_path: Path) -> None:
+    """The driver splits ``Sekr@1tXY`` at the '@' and names "1tXY@127.0.0.1" as the host."""
+    url = "postgresql://u:PASSWORD@1tXY@127.0.0.1:1/x"
+    env = secret_env(UNREACHABLE_DB, REDIS_BROKER)
+    jobs = [
+        (["--database-url", url, "collections", "list"], env),
+        (["--database-url", url, "doctor"], env),
+    ]
+    for result in run_all(jobs, tmp_path):
+        result.check(1)
+        assert "1tXY" not in result.out + result.err, result.out + result.err
+
+
 # --- the processes, on a reachable database, failing to reach the broker and events ---------
 
 
