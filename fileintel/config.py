@@ -2,16 +2,21 @@
 
 Every setting has a named default here; CLI flags may override the URLs. A malformed value
 raises ``ConfigurationError`` naming the variable, which the CLI prints as one line.
+
+Every URL FileIntel prints goes through ``mask_url``; every text it prints that may quote a
+driver's message goes through ``redact``, so no configured password ever reaches output.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from fileintel.errors import ConfigurationError
 
@@ -33,6 +38,100 @@ DEFAULT_OUTBOX_RETENTION_SECONDS = 7 * 24 * 3600.0
 #: Log levels FILEINTEL_LOG_LEVEL accepts. At ``info`` a worker logs runs starting and
 #: finishing, documents failing and work it dropped; ``debug`` adds a line per document done.
 LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+#: The variables that hold URLs (and so, possibly, passwords).
+URL_VARIABLES = ("FILEINTEL_DATABASE_URL", "FILEINTEL_BROKER_URL", "FILEINTEL_EVENTS_URL")
+#: What a secret is replaced with in everything FileIntel prints.
+MASK = "***"
+#: Query parameters that carry a secret (libpq and redis-py both read ``password=``).
+_SECRET_PARAM = re.compile(r"(?i)[?&;](?:password|passwd|pwd|sslpassword|secret|token)=([^&;#]*)")
+
+
+def _secret_spans(url: str) -> list[tuple[int, int]]:
+    """The (start, end) spans of ``url`` that hold secrets, in order, not overlapping.
+
+    The user info runs from ``scheme://`` to the *last* ``@``: a password may hold an
+    unescaped ``@``, ``/`` or ``#``, and masking too much is safe where too little is not.
+    A well-formed ``user:password`` keeps its user; anything else loses all of it.
+    """
+    sep = url.find("://")
+    start = sep + 3 if sep >= 0 else 0
+    at = url.rfind("@")
+    spans: list[tuple[int, int]] = []
+    if at >= start:
+        userinfo = url[start:at]
+        try:
+            well_formed = urlsplit(url).netloc.rpartition("@")[0] == userinfo
+        except ValueError:
+            well_formed = False
+        user, colon, _ = userinfo.partition(":")
+        if not well_formed:
+            spans.append((start, at))
+        elif colon:  # a user name alone (no colon) is not a secret
+            spans.append((start + len(user) + 1, at))
+    tail = max(at + 1, start)
+    spans += [m.span(1) for m in _SECRET_PARAM.finditer(url, tail) if m.group(1)]
+    return spans
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password (and any secret query parameter) replaced by ``***``.
+
+    The one function for every URL FileIntel prints. It never raises: a URL it cannot make
+    sense of comes back as ``***`` whole rather than risk showing a secret.
+    """
+    try:
+        out, pos = [], 0
+        for begin, end in _secret_spans(url):
+            out += [url[pos:begin], MASK]
+            pos = end
+        return "".join([*out, url[pos:]])
+    except Exception:
+        return MASK
+
+
+def url_secrets(*urls: str | None) -> frozenset[str]:
+    """The literal secrets in ``urls`` (as written and percent-decoded), for ``redact``."""
+    found: set[str] = set()
+    for url in urls:
+        if not url:
+            continue
+        try:
+            spans = _secret_spans(url)
+        except Exception:  # cannot happen on a str; if it did, hide the whole URL
+            spans = [(0, len(url))]
+        for begin, end in spans:
+            raw = url[begin:end]
+            # A whole user info masked: a driver may quote its password part alone.
+            found.update((raw, raw.partition(":")[2] if ":" in raw else raw))
+        # What the drivers send, when an '@' after the host moved the mask's end.
+        with contextlib.suppress(ValueError):
+            found.add(urlsplit(url).password or "")
+    found.update([unquote(s) for s in found])
+    # An unescaped '@' in a password: drivers split there and show the rest as a host name.
+    found.update([piece for s in found for piece in s.split("@")])
+    return frozenset(s for s in found if s)
+
+
+def redact(text: str, secrets: Settings | Iterable[str]) -> str:
+    """``text`` with each configured secret literal replaced by ``***``; never raises.
+
+    For texts that may quote a driver's message or a traceback, where a password may appear
+    outside any URL (a DSN, a decoded value). ``secrets`` is a Settings or ``url_secrets()``.
+    A literal is replaced where it stands as a token (no letter or digit glued to either
+    side): a password ``x`` or ``pass`` must not turn "expected" or "password" into noise.
+    """
+    try:
+        literals = secrets.secrets if isinstance(secrets, Settings) else secrets
+        if not literals:
+            return text
+        # Longest first: a secret that contains another is replaced whole.
+        ordered = sorted(literals, key=len, reverse=True)
+        pattern = f"(?<![A-Za-z0-9])(?:{'|'.join(map(re.escape, ordered))})(?![A-Za-z0-9])"
+        return re.sub(pattern, MASK, text)
+    except Exception:
+        return MASK
 
 
 def default_database_url() -> str:
@@ -64,6 +163,24 @@ class Settings:
     log_format: str = "text"
     log_level: str = "info"
 
+    def __post_init__(self) -> None:
+        # One spelling of PostgreSQL everywhere after this point (engines, child processes).
+        object.__setattr__(self, "database_url", normalise_database_url(self.database_url))
+
+    def __repr__(self) -> str:
+        # A settings object may end up in a traceback or a log line: never with a password.
+        shown = (
+            f"{f.name}={(mask_url(v) if f.name.endswith('_url') and v else v)!r}"
+            for f in fields(self)
+            for v in [getattr(self, f.name)]
+        )
+        return f"Settings({', '.join(shown)})"
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        """The password literals of the three URLs, for ``redact``."""
+        return url_secrets(self.database_url, self.broker_url, self.events_url)
+
     @property
     def is_sqlite(self) -> bool:
         """True when the database is the embedded SQLite file."""
@@ -82,34 +199,52 @@ class Settings:
         return updated
 
 
-_DATABASE_SCHEMES = ("postgresql", "postgresql+psycopg2", "sqlite")
+#: How PostgreSQL may be written; all of them mean psycopg2, the driver FileIntel ships with.
+_POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg2")
+_DATABASE_SCHEMES = (*_POSTGRES_SCHEMES, "sqlite")
 _BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "stub")
 _EVENTS_SCHEMES = ("redis", "rediss")
 
 
+def normalise_database_url(url: str) -> str:
+    """``postgres://`` and ``postgresql://`` as ``postgresql+psycopg2://``; others unchanged."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() in _POSTGRES_SCHEMES:
+        return f"postgresql+psycopg2://{rest}"
+    return url
+
+
 def _check_url(variable: str, url: str, schemes: tuple[str, ...]) -> None:
+    shown = mask_url(url)
     try:
         parts = urlsplit(url)
     except ValueError as e:
-        raise ConfigurationError(f"{variable}: malformed URL {url!r} ({e})") from e
+        # ``from None``: urlsplit's own message may quote the netloc, password included.
+        reason = redact(str(e), url_secrets(url))
+        raise ConfigurationError(f"{variable}: malformed URL {shown!r} ({reason})") from None
     if parts.scheme not in schemes:
+        hint = ""
+        if parts.scheme.startswith("postgresql+"):
+            driver = parts.scheme.partition("+")[2]
+            hint = f" (driver {driver!r} is not supported: use postgresql://)"
         raise ConfigurationError(
-            f"{variable}: unknown scheme {parts.scheme or '(none)'!r} in {url!r}; "
+            f"{variable}: unknown scheme {parts.scheme or '(none)'!r} in {shown!r}{hint}; "
             f"expected one of {', '.join(s + '://' for s in schemes)}"
         )
     if parts.scheme != "sqlite" and parts.scheme != "stub" and not parts.hostname:
-        raise ConfigurationError(f"{variable}: {url!r} names no host")
+        raise ConfigurationError(f"{variable}: {shown!r} names no host")
     try:
         parts.port  # noqa: B018 - raises on a non-numeric port
-    except ValueError as e:
-        raise ConfigurationError(f"{variable}: bad port in {url!r}") from e
+    except ValueError:
+        raise ConfigurationError(f"{variable}: bad port in {shown!r}") from None
 
 
 def _validate(s: Settings) -> None:
     _check_url("FILEINTEL_DATABASE_URL", s.database_url, _DATABASE_SCHEMES)
     if s.database_url.startswith("sqlite") and not s.database_url.startswith("sqlite:///"):
         raise ConfigurationError(
-            f"FILEINTEL_DATABASE_URL: {s.database_url!r} must look like sqlite:///path/to/file.db"
+            f"FILEINTEL_DATABASE_URL: {mask_url(s.database_url)!r} must look like "
+            "sqlite:///path/to/file.db"
         )
     _check_url("FILEINTEL_BROKER_URL", s.broker_url, _BROKER_SCHEMES)
     if s.events_url is not None:

@@ -1,4 +1,8 @@
-"""``fileintel doctor``: each part of a deployment, checked, one line each (OK/WARN/FAIL)."""
+"""``fileintel doctor``: each part of a deployment, checked, one line each (OK/WARN/FAIL).
+
+URLs are shown through ``mask_url`` and drivers' messages through ``redact``: a check's
+message is printed as it is, in text and in ``--json``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, text
 
-from fileintel.config import Settings
+from fileintel.config import Settings, mask_url, redact
 from fileintel.db import get_engine, read_tx
 
 
@@ -24,23 +28,23 @@ class Check:
         return {"name": self.name, "level": self.level, "message": self.message}
 
 
-def _first_line(error: BaseException) -> str:
+def _first_line(error: BaseException, settings: Settings) -> str:
     orig = getattr(error, "orig", None) or error
     lines = str(orig).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
+    return redact(lines[0], settings) if lines else type(error).__name__
 
 
 def _database(settings: Settings) -> tuple[Check, Engine | None]:
     from fileintel import migrate
 
     engine = get_engine(settings.database_url)
-    where = engine.url.render_as_string(hide_password=True)
+    where = mask_url(settings.database_url)
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         current = migrate.current_revision(engine)
     except Exception as e:
-        return Check("database", "FAIL", f"{where} unreachable: {_first_line(e)}"), None
+        return Check("database", "FAIL", f"{where} unreachable: {_first_line(e, settings)}"), None
     head = migrate.head_revision()
     if current != head:
         return Check(
@@ -53,6 +57,7 @@ def _database(settings: Settings) -> tuple[Check, Engine | None]:
 
 def _broker(settings: Settings) -> Check:
     url = settings.broker_url
+    where = mask_url(url)
     if settings.is_embedded_broker:
         return Check("broker", "OK", "stub:// (in-process; workers run inside 'fileintel run')")
     try:
@@ -65,8 +70,8 @@ def _broker(settings: Settings) -> Check:
 
             pika.BlockingConnection(pika.URLParameters(url)).close()
     except Exception as e:
-        return Check("broker", "FAIL", f"{url} unreachable: {_first_line(e)}")
-    return Check("broker", "OK", f"{url} reachable")
+        return Check("broker", "FAIL", f"{where} unreachable: {_first_line(e, settings)}")
+    return Check("broker", "OK", f"{where} reachable")
 
 
 def _events(settings: Settings) -> Check:
@@ -74,13 +79,12 @@ def _events(settings: Settings) -> Check:
         return Check("events", "OK", "no events sink configured (events stay in the database)")
     import redis
 
+    where = mask_url(settings.events_url)
     try:
         redis.Redis.from_url(settings.events_url, socket_timeout=3).ping()
     except Exception as e:
-        return Check("events", "FAIL", f"{settings.events_url} unreachable: {_first_line(e)}")
-    return Check(
-        "events", "OK", f"{settings.events_url} reachable, stream {settings.events_stream}"
-    )
+        return Check("events", "FAIL", f"{where} unreachable: {_first_line(e, settings)}")
+    return Check("events", "OK", f"{where} reachable, stream {settings.events_stream}")
 
 
 def _with_db(engine: Engine, settings: Settings) -> list[Check]:

@@ -1,6 +1,7 @@
 """Logging: one line per event, text by default, JSON with FILEINTEL_LOG_FORMAT=json.
 
 FILEINTEL_LOG_LEVEL (``info`` by default) sets how much: ``debug`` adds a line per document.
+Every line, tracebacks included, has the configured passwords replaced by ``***``.
 """
 
 from __future__ import annotations
@@ -9,8 +10,25 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Collection
+
+from fileintel.config import redact
 
 _MARK = "_fileintel_handler"
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
+
+
+class TextFormatter(logging.Formatter):
+    """One line per record (plus a traceback), with the given secrets masked."""
+
+    def __init__(self, secrets: Collection[str] = frozenset(), fmt: str = TEXT_FORMAT):
+        super().__init__(fmt)
+        self.secrets = secrets
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record), self.secrets)
 
 
 class JsonFormatter(logging.Formatter):
@@ -18,27 +36,38 @@ class JsonFormatter(logging.Formatter):
 
     FIELDS = ("collection_id", "run_id", "document_id")
 
+    def __init__(self, secrets: Collection[str] = frozenset()):
+        super().__init__()
+        self.secrets = secrets
+
     def format(self, record: logging.LogRecord) -> str:
         data = {
             "at": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            # Masked before encoding: JSON escaping could split a secret's literal.
+            "message": redact(record.getMessage(), self.secrets),
             "pid": record.process,
         }
         for name in self.FIELDS:
             if hasattr(record, name):
                 data[name] = getattr(record, name)
         if record.exc_info:
-            data["error"] = self.formatException(record.exc_info)
+            data["error"] = redact(self.formatException(record.exc_info), self.secrets)
         return json.dumps(data)
 
 
 def configure_logging(
-    log_format: str = "text", level: int | str = logging.INFO, *, replace_all: bool = False
+    log_format: str = "text",
+    level: int | str = logging.INFO,
+    *,
+    replace_all: bool = False,
+    secrets: Collection[str] = frozenset(),
 ) -> None:
     """Send FileIntel's logs to stderr in the chosen format (idempotent).
+
+    ``secrets`` (``Settings.secrets``) are masked in every line, whichever logger wrote it.
 
     Replaces only the handler an earlier call installed: handlers that others put on the
     root logger (a test runner's capture, an embedding application's) stay. With
@@ -49,12 +78,31 @@ def configure_logging(
     handler = logging.StreamHandler(sys.stderr)
     setattr(handler, _MARK, True)
     if log_format == "json":
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(JsonFormatter(secrets))
     else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
-        )
+        handler.setFormatter(TextFormatter(secrets))
     kept = [] if replace_all else [h for h in root.handlers if not getattr(h, _MARK, False)]
     root.handlers[:] = [*kept, handler]
     root.setLevel(level.upper() if isinstance(level, str) else level)
     logging.getLogger("dramatiq").setLevel(logging.WARNING)
+
+
+class _RedactingStderr(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is at the time, as Python's last-resort handler."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
+
+
+def mask_last_resort(secrets: Collection[str]) -> None:
+    """Mask ``secrets`` in the warnings of a process that never called ``configure_logging``.
+
+    Short commands (``ingest`` in the embedded mode) leave logging unconfigured, so Python's
+    last-resort handler prints their warnings: replaced by one that masks, same format.
+    """
+    handler = _RedactingStderr(logging.WARNING)
+    handler.setFormatter(TextFormatter(secrets, "%(message)s"))
+    logging.lastResort = handler

@@ -10,6 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from fileintel.config import mask_url
 from fileintel.errors import DatabaseError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -53,6 +54,6 @@ def require_head(engine: Engine) -> None:
     if current != head:
         where = f"at revision {current}" if current else "not initialised"
         raise DatabaseError(
-            f"database {engine.url.render_as_string(hide_password=True)} is {where}, "
+            f"database {mask_url(engine.url.render_as_string(hide_password=False))} is {where}, "
             f"expected {head}; run 'fileintel db upgrade'"
         )

@@ -49,7 +49,8 @@ def test_valid_values_are_read() -> None:
     [
         ("FILEINTEL_DATABASE_URL", "postgresql://[::1/fileintel", "malformed"),
         ("FILEINTEL_DATABASE_URL", "mysql://root@localhost/fileintel", "unknown scheme"),
-        ("FILEINTEL_DATABASE_URL", "postgres://localhost/fileintel", "unknown scheme"),
+        ("FILEINTEL_DATABASE_URL", "postgresql+asyncpg://localhost/fileintel", "asyncpg"),
+        ("FILEINTEL_DATABASE_URL", "ftp://localhost/fileintel", "unknown scheme"),
         ("FILEINTEL_DATABASE_URL", "/var/lib/fileintel.db", "unknown scheme"),
         ("FILEINTEL_DATABASE_URL", "postgresql+psycopg2:///fileintel", "no host"),
         ("FILEINTEL_DATABASE_URL", "postgresql://localhost:54x2/fileintel", "port"),
@@ -74,6 +75,48 @@ def test_bad_values_name_the_variable(variable: str, value: str, problem: str) -
     assert message.startswith(variable), message
     assert problem in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "postgres://u:pw@db.example:5432/fileintel",
+        "postgresql://u:pw@db.example:5432/fileintel",
+        "POSTGRES://u:pw@db.example:5432/fileintel",
+        "postgresql+psycopg2://u:pw@db.example:5432/fileintel",
+    ],
+)
+def test_every_spelling_of_postgresql_means_psycopg2(written: str) -> None:
+    expected = "postgresql+psycopg2://u:pw@db.example:5432/fileintel"
+    assert load_settings({"FILEINTEL_DATABASE_URL": written}).database_url == expected
+    assert load_settings({}).with_overrides(database_url=written).database_url == expected
+    assert Settings(database_url=written).database_url == expected
+
+
+MALFORMED_WITH_PASSWORD = [
+    "postgres://u:PASSWORD@[::1/x",
+    "mysql://u:PASSWORD@localhost/db",
+    "postgresql+asyncpg://u:PASSWORD@localhost/db",
+    "sqlite://u:PASSWORD@/x.db",
+    "ftp://u:PASSWORD@x",
+    "postgres://u:PASSWORD\uff03@localhost/db",
+    "redis://:PASSWORD@localhost:port/0",
+    "redis:///u:PASSWORD@",
+]
+
+
+@pytest.mark.parametrize(
+    "variable", ["FILEINTEL_DATABASE_URL", "FILEINTEL_BROKER_URL", "FILEINTEL_EVENTS_URL"]
+)
+@pytest.mark.parametrize("url", MALFORMED_WITH_PASSWORD)
+def test_a_refused_url_is_shown_masked(variable: str, url: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({variable: url})
+    message = str(caught.value)
+    assert message.startswith(f"{variable}: ") and "\n" not in message, message
+    assert "PASSWORD" not in message and "***" in message, message
+    # Nothing chained that a traceback (--debug, a worker's import error) would print.
+    assert caught.value.__cause__ is None or "PASSWORD" not in str(caught.value.__cause__)
 
 
 def test_heartbeat_must_be_shorter_than_lease() -> None:
@@ -142,3 +185,15 @@ def test_logging_keeps_handlers_it_did_not_install() -> None:
         assert len(ours) == 1, "a second call replaces the first call's handler"
     finally:
         root.handlers[:] = saved
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
+def test_postgres_urls_without_a_driver_connect(
+    pg_url: str, scheme: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Not "No module named 'psycopg'": both spellings reach the database through psycopg2."""
+    written = pg_url.replace("postgresql+psycopg2://", f"{scheme}://")
+    assert written.startswith(f"{scheme}://")
+    assert main(["--database-url", written, "db", "current"]) == 0
+    out, err = capfd.readouterr()
+    assert out.startswith("postgresql+psycopg2://") and "up to date" in out, (out, err)

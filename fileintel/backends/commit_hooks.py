@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy import Engine, exc
 from sqlalchemy.engine import Connection
 
+from fileintel.config import redact, url_secrets
+
 log = logging.getLogger("fileintel.db")
 
 #: Set in ``Connection.info`` by code that inserts outbox rows.
@@ -62,6 +64,7 @@ def run_outbox_hooks(engine: Engine) -> None:
             log.exception("outbox commit hook failed")
 
 
-def short_error(e: exc.DBAPIError) -> str:
-    """The first line of the driver's message."""
-    return str(e.orig).strip().splitlines()[0] if e.orig is not None else str(e)
+def short_error(e: exc.DBAPIError, engine: Engine) -> str:
+    """The driver's first line, without the engine's password should the driver quote it."""
+    text = str(e.orig).strip().splitlines()[0] if e.orig is not None else str(e)
+    return redact(text, url_secrets(engine.url.render_as_string(hide_password=False)))

@@ -77,7 +77,7 @@ def manual_tx(engine: Engine) -> Iterator[Connection]:
                 elif not conn.invalidated:
                     conn.invalidate()
     except exc.OperationalError as e:
-        raise DatabaseError(f"database error: {short_error(e)}") from e
+        raise DatabaseError(f"database error: {short_error(e, engine)}") from e
     if wrote_outbox:
         run_outbox_hooks(engine)
 

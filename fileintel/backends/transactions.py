@@ -38,7 +38,7 @@ def write_tx(engine: Engine) -> Iterator[Connection]:
             finally:
                 wrote_outbox = take_outbox_written(conn.info)
     except exc.OperationalError as e:
-        raise DatabaseError(f"database error: {short_error(e)}") from e
+        raise DatabaseError(f"database error: {short_error(e, engine)}") from e
     if wrote_outbox:
         run_outbox_hooks(engine)
 
@@ -52,4 +52,4 @@ def read_tx(engine: Engine) -> Iterator[Connection]:
             with conn.begin():
                 yield conn
     except exc.OperationalError as e:
-        raise DatabaseError(f"database error: {short_error(e)}") from e
+        raise DatabaseError(f"database error: {short_error(e, engine)}") from e

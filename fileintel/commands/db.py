@@ -7,6 +7,7 @@ from sqlalchemy.exc import OperationalError
 
 from fileintel import migrate
 from fileintel.commands.common import AppContext, pass_app, print_json
+from fileintel.config import mask_url, redact
 from fileintel.db import get_engine
 from fileintel.errors import DatabaseError
 
@@ -17,7 +18,11 @@ def db() -> None:
 
 
 def _safe_url(app: AppContext) -> str:
-    return get_engine(app.settings.database_url).url.render_as_string(hide_password=True)
+    return mask_url(app.settings.database_url)
+
+
+def _reason(app: AppContext, e: OperationalError) -> str:
+    return redact(str(e.orig).strip(), app.settings)
 
 
 @db.command()
@@ -28,7 +33,7 @@ def upgrade(app: AppContext, revision: str) -> None:
     try:
         migrate.upgrade(app.settings.database_url, revision)
     except OperationalError as e:
-        raise DatabaseError(f"cannot migrate {_safe_url(app)}: {str(e.orig).strip()}") from e
+        raise DatabaseError(f"cannot migrate {_safe_url(app)}: {_reason(app, e)}") from e
     click.echo(f"database {_safe_url(app)} is at revision {migrate.head_revision()}")
 
 
@@ -41,7 +46,7 @@ def current(app: AppContext, as_json: bool) -> None:
     try:
         revision = migrate.current_revision(engine)
     except OperationalError as e:
-        raise DatabaseError(f"cannot reach {_safe_url(app)}: {str(e.orig).strip()}") from e
+        raise DatabaseError(f"cannot reach {_safe_url(app)}: {_reason(app, e)}") from e
     head = migrate.head_revision()
     if as_json:
         print_json({"current": revision, "head": head, "up_to_date": revision == head})

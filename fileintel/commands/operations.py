@@ -29,7 +29,7 @@ def scheduler(app: AppContext, interval: float | None, metrics_port: int | None)
     """Run the sweeper on a timer (one active scheduler at a time; others stand by)."""
     from fileintel.sweeper.scheduler import SweepScheduler
 
-    configure_logging(app.settings.log_format, app.settings.log_level)
+    configure_logging(app.settings.log_format, app.settings.log_level, secrets=app.settings.secrets)
     engine = app.engine
     if metrics_port:
         from fileintel.metrics_server import serve

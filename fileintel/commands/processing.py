@@ -11,6 +11,7 @@ import click
 
 from fileintel.commands.common import JSON_OPTION, AppContext, pass_app, print_json
 from fileintel.commands.follow_run import follow_until_terminal
+from fileintel.config import mask_url
 from fileintel.db import write_tx
 from fileintel.errors import AlreadyProcessing, InputError, NotFound
 from fileintel.pipeline import PipelineOptions
@@ -219,15 +220,16 @@ def run_embedded(app: AppContext, threads: int) -> None:
     if not app.settings.is_embedded_broker:
         raise InputError(
             "'fileintel run' is the embedded mode (stub:// broker); with "
-            f"{app.settings.broker_url} run 'honcho start' on the Procfile"
+            f"{mask_url(app.settings.broker_url)} run 'honcho start' on the Procfile"
         )
-    configure_logging(app.settings.log_format, app.settings.log_level)
+    configure_logging(app.settings.log_format, app.settings.log_level, secrets=app.settings.secrets)
     app.engine  # noqa: B018 - check the schema before starting threads
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     with EmbeddedRuntime(app.settings, worker_threads=threads):
-        click.echo(f"FileIntel running on {app.settings.database_url} (Ctrl-C to stop)", err=True)
+        where = mask_url(app.settings.database_url)
+        click.echo(f"FileIntel running on {where} (Ctrl-C to stop)", err=True)
         stop.wait()
     click.echo("stopped", err=True)
 

@@ -57,7 +57,7 @@ def relay(
     from fileintel.outbox.relay import build_relay
     from fileintel.store.heartbeats import HeartbeatThread
 
-    configure_logging(app.settings.log_format, app.settings.log_level)
+    configure_logging(app.settings.log_format, app.settings.log_level, secrets=app.settings.secrets)
     engine = app.engine
     worker = build_relay(
         app.settings,

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from fileintel.commands.common import AppContext, exit_code_for, pass_app
+from fileintel.config import redact
 from fileintel.db import read_tx
 from fileintel.errors import BrokerError
 from fileintel.models.events import STATUS_CHANGED
@@ -41,7 +42,7 @@ def _open_stream(app: AppContext, collection_id: str) -> StreamFollower | None:
     try:
         return StreamFollower(app.settings, collection_id)
     except BrokerError as e:
-        click.echo(f"warning: {e}; following the database instead", err=True)
+        click.echo(redact(f"warning: {e}; following the database instead", app.settings), err=True)
         return None
 
 

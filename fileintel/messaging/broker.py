@@ -19,6 +19,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from fileintel.config import mask_url
 from fileintel.errors import ConfigurationError, DocumentError, NotFound, StateError
 from fileintel.messaging import DOCUMENTS_QUEUE, RUNS_QUEUE
 
@@ -69,7 +70,7 @@ def build_broker(url: str) -> dramatiq.Broker:
         broker = StubBroker(middleware=middleware)
         broker.emit_after("process_boot")
     else:
-        raise ConfigurationError(f"FILEINTEL_BROKER_URL: unsupported scheme {scheme!r}")
+        raise ConfigurationError(f"FILEINTEL_BROKER_URL: unsupported scheme in {mask_url(url)!r}")
     for queue in (RUNS_QUEUE, DOCUMENTS_QUEUE):
         broker.declare_queue(queue)
     return broker

@@ -12,19 +12,22 @@ When the sink itself is unreachable the publisher raises ``SinkUnavailable`` ins
 naming the rows that did get through before it went away: the relay counts no attempt on
 the others and only waits before trying that sink again, so an outage of any length never
 parks the backlog.
+
+Error texts are stored on outbox rows and shown by ``outbox status`` long after the
+process that wrote them: they pass through ``redact`` before they are kept or raised.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import dramatiq
 
-from fileintel.config import Settings
+from fileintel.config import Settings, redact
 from fileintel.errors import BrokerError
 from fileintel.messaging.broker import message_from_payload
 
@@ -122,6 +125,7 @@ class RedisStreamSink:
         )
         self.stream = settings.events_stream
         self.maxlen = settings.events_maxlen
+        self.secrets = settings.secrets
 
     def publish(self, rows: Sequence[Any]) -> Outcome:
         """Pipelined XADD of every row's payload; per-row errors are returned, not raised.
@@ -145,7 +149,7 @@ class RedisStreamSink:
                     self.stream, stream_fields(row.payload), maxlen=self.maxlen, approximate=True
                 )
             except (redis.DataError, ValueError, TypeError) as e:
-                outcome.fail(row, f"unpublishable event: {e}")
+                outcome.fail(row, redact(f"unpublishable event: {e}", self.secrets))
                 continue
             sent.append(row)
         if not sent:
@@ -153,12 +157,13 @@ class RedisStreamSink:
         try:
             results = pipe.execute(raise_on_error=False)
         except _SINK_DOWN as e:
-            raise SinkUnavailable(f"events sink unreachable: {e}") from e
+            raise SinkUnavailable(redact(f"events sink unreachable: {e}", self.secrets)) from e
         for row, result in zip(sent, results, strict=True):
             if isinstance(result, _SINK_DOWN):
-                raise SinkUnavailable(f"events sink unavailable: {result}") from result
+                message = redact(f"events sink unavailable: {result}", self.secrets)
+                raise SinkUnavailable(message) from result
             if isinstance(result, Exception):
-                outcome.fail(row, f"events sink rejected the event: {result}")
+                outcome.fail(row, redact(f"events sink rejected the event: {result}", self.secrets))
         return outcome
 
     def close(self) -> None:
@@ -191,8 +196,9 @@ _BROKER_DOWN = _broker_down_errors()
 class BrokerDispatcher:
     """Enqueue the Dramatiq message stored in each dispatch row, honouring a stored eta."""
 
-    def __init__(self, broker: dramatiq.Broker):
+    def __init__(self, broker: dramatiq.Broker, secrets: Collection[str] = frozenset()):
         self.broker = broker
+        self.secrets = secrets
 
     def publish(self, rows: Sequence[Any]) -> Outcome:
         """Enqueue each row's message; a stored ``options.eta`` becomes the remaining delay."""
@@ -204,14 +210,16 @@ class BrokerDispatcher:
             try:
                 message, delay_ms = prepare_message(row.payload)
             except (KeyError, TypeError, ValueError, AttributeError) as e:
-                outcome.fail(row, f"malformed dispatch payload: {type(e).__name__}: {e}")
+                error = f"malformed dispatch payload: {type(e).__name__}: {e}"
+                outcome.fail(row, redact(error, self.secrets))
                 continue
             try:
                 self.broker.enqueue(message, delay=delay_ms)
             except _BROKER_DOWN as e:
-                raise SinkUnavailable(f"broker unreachable: {e}", done) from e
+                raise SinkUnavailable(redact(f"broker unreachable: {e}", self.secrets), done) from e
             except (dramatiq.errors.BrokerError, ValueError) as e:
-                outcome.fail(row, f"broker refused the message: {type(e).__name__}: {e}")
+                error = f"broker refused the message: {type(e).__name__}: {e}"
+                outcome.fail(row, redact(error, self.secrets))
                 continue
             done.append(row.id)
         return outcome

@@ -387,7 +387,7 @@ def build_relay(
     return Relay(
         engine,
         events,
-        BrokerDispatcher(broker),
+        BrokerDispatcher(broker, settings.secrets),
         batch_size=batch_size,
         poll_seconds=poll_seconds or settings.relay_poll_seconds,
         max_attempts=max_attempts or settings.relay_max_attempts,

@@ -24,7 +24,7 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 from sqlalchemy import Engine
 
-from fileintel.config import Settings
+from fileintel.config import Settings, redact
 from fileintel.db import get_engine, write_tx
 from fileintel.errors import DocumentError, NotFound, StateError
 from fileintel.messaging import (
@@ -146,7 +146,9 @@ class DocumentWorker:
         once the retries are used up, record the document as failed instead."""
         retries = _current_retries()
         if retries >= MAX_RETRIES:
-            self._finish(claim, None, f"gave up after {retries + 1} tries: {error}")
+            # Kept on the document and shown by later commands: never with a password.
+            reason = redact(f"gave up after {retries + 1} tries: {error}", self.settings)
+            self._finish(claim, None, reason)
             return
         log.warning(
             "document %s of run %s failed (try %d), will retry: %s",

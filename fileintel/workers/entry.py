@@ -27,7 +27,9 @@ SWITCH_INTERVAL_SECONDS = 0.05
 
 sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
 settings = load_settings()
-configure_logging(settings.log_format, settings.log_level, replace_all=True)
+configure_logging(
+    settings.log_format, settings.log_level, replace_all=True, secrets=settings.secrets
+)
 broker = build_broker(settings.broker_url)
 worker = DocumentWorker(settings)
 register_actors(broker, worker)
