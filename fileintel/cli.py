@@ -59,11 +59,12 @@ def _register_commands() -> None:
         runs,
         search,
         watch,
+        web,
     )
 
     for group in (db.db, collections.collections, runs.runs):
         cli.add_command(group)
-    for module in (outbox, relay, processing, search, operations):
+    for module in (outbox, relay, processing, search, operations, web):
         for command in module.COMMANDS:
             cli.add_command(command)
     for command in (*processing.COLLECTION_COMMANDS, watch.watch):

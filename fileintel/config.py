@@ -162,6 +162,8 @@ class Settings:
     embedder: str | None = None
     log_format: str = "text"
     log_level: str = "info"
+    #: FILEINTEL_WEB_TOKEN: what ``fileintel web`` asks of every request (bearer or basic).
+    web_token: str | None = None
 
     def __post_init__(self) -> None:
         # One spelling of PostgreSQL everywhere after this point (engines, child processes).
@@ -171,6 +173,8 @@ class Settings:
         # A settings object may end up in a traceback or a log line: never with a password.
         shown = (
             f"{f.name}={(mask_url(v) if f.name.endswith('_url') and v else v)!r}"
+            if not (f.name.endswith("_token") and v)
+            else f"{f.name}='***'"
             for f in fields(self)
             for v in [getattr(self, f.name)]
         )
@@ -178,8 +182,9 @@ class Settings:
 
     @property
     def secrets(self) -> frozenset[str]:
-        """The password literals of the three URLs, for ``redact``."""
-        return url_secrets(self.database_url, self.broker_url, self.events_url)
+        """The password literals of the three URLs and the web token, for ``redact``."""
+        found = url_secrets(self.database_url, self.broker_url, self.events_url)
+        return found | {self.web_token} if self.web_token else found
 
     @property
     def is_sqlite(self) -> bool:
@@ -308,6 +313,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         embedder=env.get("FILEINTEL_EMBEDDER") or None,
         log_format=env.get("FILEINTEL_LOG_FORMAT") or "text",
         log_level=(env.get("FILEINTEL_LOG_LEVEL") or "info").lower(),
+        web_token=env.get("FILEINTEL_WEB_TOKEN") or None,
     )
     _validate(settings)
     return settings

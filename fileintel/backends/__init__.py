@@ -23,6 +23,7 @@ from fileintel.backends.interface import (
     CollectionMove,
     DocumentOutcome,
     Listener,
+    OutboxTail,
     SessionLock,
 )
 from fileintel.backends.postgresql import PostgreSQLBackend
@@ -35,6 +36,7 @@ __all__ = [
     "CollectionMove",
     "DocumentOutcome",
     "Listener",
+    "OutboxTail",
     "SessionLock",
     "backend_for",
     "backend_for_url",

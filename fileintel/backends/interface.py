@@ -69,6 +69,21 @@ class DocumentOutcome:
     payload: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class OutboxTail:
+    """Outbox rows above a position, in id order, as one snapshot saw them.
+
+    ``rows`` have ``id``, ``kind`` and ``payload`` (None for dispatch rows); ``top`` is the
+    highest id present. ``horizon`` is that snapshot's (xmin, xmax) transaction ids where
+    a lower id can commit after a higher one (PostgreSQL), None where ids become visible in
+    commit order (SQLite: one writer at a time).
+    """
+
+    rows: list[Any]
+    top: int | None
+    horizon: tuple[int, int] | None
+
+
 class ChunksExist(Exception):
     """A finish that copied chunks first met chunks the document already had (a second
     finish of the same claim); the transaction is aborted and must be redone statement-first."""
@@ -151,6 +166,10 @@ class Backend(Protocol):
 
     def mark_published(self, conn: Connection, ids: Sequence[int], *, commit: bool) -> None:
         """Set ``published_at``; with ``commit`` the hot transaction commits in the same trip."""
+
+    def tail_outbox(self, conn: Connection, after: int, limit: int) -> OutboxTail:
+        """Up to ``limit`` outbox rows above id ``after``, for a reader that follows the
+        outbox by position (``fileintel.store.event_tail``)."""
 
     def flush_committed(self, engine: Engine) -> None:
         """Return once every transaction committed before the call is durable."""

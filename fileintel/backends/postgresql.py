@@ -36,6 +36,7 @@ from fileintel.backends.interface import (
     CollectionMove,
     DocumentOutcome,
     Listener,
+    OutboxTail,
     SessionLock,
 )
 from fileintel.backends.portable import INSERT_HISTORY
@@ -212,6 +213,17 @@ class PostgreSQLBackend:
         """The mark, committing in the same round trip with ``commit``."""
         sql = QUERIES["mark_published"] + ("; COMMIT" if commit else "")
         conn.exec_driver_sql(sql, {"ids": list(ids)})
+
+    def tail_outbox(self, conn: Connection, after: int, limit: int) -> OutboxTail:
+        """The rows and the snapshot's horizon in one statement (so they agree)."""
+        result = conn.exec_driver_sql(QUERIES["tail_outbox"], {"after": after, "limit": limit})
+        rows = result.all()
+        first = rows[0]  # the LEFT JOIN always yields the snapshot's row
+        return OutboxTail(
+            rows=[r for r in rows if r.id is not None],
+            top=first.top,
+            horizon=(int(first.xmin), int(first.xmax)),
+        )
 
     def flush_committed(self, engine: Engine) -> None:
         """A small synchronous write in its own transaction: the WAL is flushed past it."""

@@ -171,6 +171,25 @@ SELECT id, kind, topic, key, payload, attempts, created_at,
 SET LOCAL synchronous_commit TO off;
 UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(%(ids)s)
 
+-- name: tail_outbox
+-- A reader that follows the outbox by position (the web server's events): up to %(limit)s
+-- rows above id %(after)s in id order (payloads of events only), the highest id, and the
+-- xmin/xmax of the snapshot that read them. Ids are drawn before commit, so a lower id can
+-- become visible after a higher one; an id missing below a visible one belongs to a
+-- transaction that was running at this snapshot (below its xmax: every writer draws its
+-- outbox id after its first write) or to none, and is final once xmin passes that xmax.
+SELECT s.xmin, s.xmax, s.top, o.id, o.kind, o.payload
+  FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
+               pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax,
+               (SELECT max(id) FROM outbox) AS top) AS s
+  LEFT JOIN LATERAL (
+        SELECT id, kind, CASE WHEN kind = 'event' THEN payload END AS payload
+          FROM outbox
+         WHERE id > %(after)s
+         ORDER BY id
+         LIMIT %(limit)s) AS o ON true
+ ORDER BY o.id
+
 -- name: flush_committed
 -- The durability barrier: its own transaction, committed synchronously, that writes a few
 -- bytes of WAL (a commit that wrote nothing is not flushed). Once it returns, every

@@ -27,6 +27,7 @@ from fileintel.backends.interface import (
     CollectionMove,
     DocumentOutcome,
     Listener,
+    OutboxTail,
     SessionLock,
 )
 from fileintel.backends.transactions import SQLITE_BEGIN, write_tx
@@ -241,6 +242,12 @@ class SQLiteBackend:
         """Set ``published_at`` (the write transaction commits it)."""
         conn.execute(_MARK, {"ids": list(ids)})
 
+    def tail_outbox(self, conn: Connection, after: int, limit: int) -> OutboxTail:
+        """A plain ordered read: one writer at a time makes ids visible in commit order."""
+        rows = conn.execute(_TAIL, {"after": after, "limit": limit}).all()
+        top = conn.execute(_TOP).scalar_one_or_none()
+        return OutboxTail(rows=list(rows), top=top, horizon=None)
+
     def flush_committed(self, engine: Engine) -> None:
         """Nothing to wait for: SQLite commits synchronously."""
 
@@ -369,6 +376,13 @@ def _claim_statement(skip_keys: bool) -> Any:
 
 _CLAIM = _claim_statement(skip_keys=False)
 _CLAIM_MORE = _claim_statement(skip_keys=True)
+_TAIL = (
+    select(_o.id, _o.kind, case((_o.kind == "event", _o.payload)).label("payload"))
+    .where(_o.id > bindparam("after"))
+    .order_by(_o.id)
+    .limit(bindparam("limit"))
+)
+_TOP = select(func.max(_o.id))
 _MARK = (
     update(outbox_t)
     .where(_o.id.in_(bindparam("ids", expanding=True)))

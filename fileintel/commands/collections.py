@@ -128,12 +128,7 @@ def documents(
         collection = store.find_collection(conn, name_or_id)
         rows = docs_store.list_documents(conn, collection.id, wanted, limit)
     if as_json:
-        print_json(
-            [
-                {k: r[k] for k in ("id", "path", "state", "error", "chunks", "attempts")}
-                for r in rows
-            ]
-        )
+        print_json(docs_store.documents_json(rows))
         return
     for r in rows:
         error = f"  ({r['error']})" if r["error"] else ""

@@ -178,13 +178,20 @@ def register_documents(
     return result
 
 
+#: The keys of ``collections documents --json`` (and of the API's documents).
+DOCUMENT_JSON_KEYS = ("id", "path", "state", "error", "chunks", "attempts")
+
+
 def list_documents(
     conn: Connection,
     collection_id: str,
     state: DocumentState | None = None,
     limit: int | None = None,
+    *,
+    after_id: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Documents of a collection in id order: id, path, state, error, chunks, attempts."""
+    """Documents of a collection in id order (above ``after_id``: keyset paging): id, path,
+    state, error, chunks, attempts, media type and size."""
     d = documents_t.c
     query = (
         select(d.id, d.path, d.state, d.error, d.chunk_count, d.attempt, d.media_type, d.size)
@@ -193,6 +200,8 @@ def list_documents(
     )
     if state is not None:
         query = query.where(d.state == state.value)
+    if after_id is not None:
+        query = query.where(d.id > after_id)
     if limit is not None:
         query = query.limit(limit)
     return [
@@ -208,6 +217,11 @@ def list_documents(
         }
         for row in conn.execute(query)
     ]
+
+
+def documents_json(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``list_documents`` rows as ``collections documents --json`` prints them."""
+    return [{k: r[k] for k in DOCUMENT_JSON_KEYS} for r in rows]
 
 
 def parse_state_filter(value: str | None) -> DocumentState | None:

@@ -187,3 +187,27 @@ def run_view(conn: Connection, run_id: str) -> dict[str, Any]:
         "error": run.error,
         "documents": counters(run),
     }
+
+
+def runs_of(conn: Connection, collection_id: str, limit: int = 20) -> list[dict[str, Any]]:
+    """A collection's newest runs first: id, kind, attempt, status, times, counters."""
+    r = runs_t.c
+    rows = conn.execute(
+        select(runs_t)
+        .where(r.collection_id == collection_id)
+        .order_by(r.requested_at.desc(), r.attempt.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "id": run.id,
+            "kind": run.kind,
+            "attempt": run.attempt,
+            "status": run.status,
+            "requested_at": iso(run.requested_at),
+            "finished_at": iso(run.finished_at) if run.finished_at else None,
+            "error": run.error,
+            "documents": counters(run),
+        }
+        for run in rows
+    ]

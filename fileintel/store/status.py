@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, select, tuple_
 from sqlalchemy.engine import Connection
 
 from fileintel.db import db_now
@@ -76,15 +76,51 @@ def collect_warnings(
 
 
 def list_collections(
-    conn: Connection, *, status: CollectionStatus | None = None, stuck: bool = False
+    conn: Connection,
+    *,
+    status: CollectionStatus | None = None,
+    stuck: bool = False,
+    limit: int | None = None,
+    after: str | None = None,
 ) -> list[dict[str, Any]]:
-    """``collections list``: one object per collection, with warnings; ``stuck`` keeps only
-    collections that have at least one warning."""
+    """``collections list``: one object per collection, with warnings, in creation order;
+    ``stuck`` keeps only collections that have at least one warning. ``limit`` and ``after``
+    (the id of the last collection of the previous page) read one page."""
+    facts = gather(conn)
+    result: list[dict[str, Any]] = []
+    while True:
+        batch = None if limit is None else limit - len(result)
+        rows = _collection_rows(conn, status, batch, after)
+        result += _listed(conn, rows, facts, stuck)
+        if limit is None or not rows or len(result) >= limit or len(rows) < (batch or 0):
+            return result
+        after = rows[-1].id
+
+
+def _collection_rows(
+    conn: Connection, status: CollectionStatus | None, limit: int | None, after: str | None
+) -> list[Row[tuple[object, ...]]]:
+    """Collections in (created_at, name) order, after the one whose id is ``after``."""
     c = collections_t.c
     query = select(collections_t).order_by(c.created_at, c.name)
     if status is not None:
         query = query.where(c.status == status.value)
-    rows = conn.execute(query).all()
+    if after is not None:
+        last = collections_t.alias("last")
+        cursor = tuple_(
+            select(last.c.created_at).where(last.c.id == after).scalar_subquery(),
+            select(last.c.name).where(last.c.id == after).scalar_subquery(),
+        )
+        query = query.where(tuple_(c.created_at, c.name) > cursor)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(conn.execute(query).all())
+
+
+def _listed(
+    conn: Connection, rows: list[Row[tuple[object, ...]]], facts: LivenessFacts, stuck: bool
+) -> list[dict[str, Any]]:
+    """The ``collections list`` objects of ``rows``, with the warnings of their runs."""
     run_ids = [r.current_run_id for r in rows if r.current_run_id]
     runs = (
         {r.id: r for r in conn.execute(select(runs_t).where(runs_t.c.id.in_(run_ids)))}
@@ -92,7 +128,6 @@ def list_collections(
         else {}
     )
     result = []
-    facts = gather(conn)
     for row in rows:
         run = runs.get(row.current_run_id) if row.current_run_id else None
         warnings = collect_warnings(conn, row, run, facts)
