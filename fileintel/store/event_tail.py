@@ -14,7 +14,8 @@ back with ``Last-Event-ID``: one read per reconnection, not a poll per client.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -29,6 +30,10 @@ log = logging.getLogger("fileintel.event_tail")
 TAIL_BATCH = 1000
 #: Events read per round of ``events_between``.
 CATCH_UP_BATCH = 1000
+#: The longest a missing id holds the reader back. The horizon is the whole server's: a
+#: long transaction anywhere (another database too) keeps it low; after this long the id is
+#: passed, and should it still commit, its event is not streamed (a reload shows it).
+GAP_HOLD_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -47,15 +52,17 @@ class _Gap:
     start: int
     until: int
     xmax: int
+    seen_at: float = field(default_factory=time.monotonic)
 
 
 class OutboxTail:
     """Reads outbox events above ``position`` in id order, without skipping one that is
     still to commit. Not thread-safe: one reader per server process calls ``read``."""
 
-    def __init__(self, position: int) -> None:
+    def __init__(self, position: int, *, hold_seconds: float = GAP_HOLD_SECONDS) -> None:
         #: Every id up to here was handed out or is known never to come.
         self.position = position
+        self.hold_seconds = hold_seconds
         self._gap: _Gap | None = None
 
     @classmethod
@@ -96,7 +103,14 @@ class OutboxTail:
             self._gap = _Gap(self.position + 1, next_id, xmax)
             return False
         if xmin < gap.xmax:
-            return False
+            if time.monotonic() - gap.seen_at < self.hold_seconds:
+                return False
+            log.warning(
+                "outbox ids %s-%s still missing after %.0f s (a long transaction?): passed",
+                gap.start,
+                gap.until - 1,
+                self.hold_seconds,
+            )
         if next_id <= gap.until:
             return True
         # The row seen above the gap then is gone (retention): judge the rest from now on.

@@ -3,6 +3,7 @@ this process (Starlette's test client, on the real database)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -79,6 +80,10 @@ class SseClient:
 
     def _read(self) -> None:
         # No read timeout: the stream ends when the server stops (the test's block ends).
+        with contextlib.suppress(httpx.RemoteProtocolError, httpx.ReadError):
+            self._read_stream()
+
+    def _read_stream(self) -> None:
         with (
             httpx.Client(timeout=httpx.Timeout(5.0, read=None)) as client,
             client.stream("GET", self.url, headers=self.headers) as response,
