@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from fileintel.db import read_tx
 from fileintel.outbox.relay import Wakeup
 from fileintel.store.event_tail import OutboxTail, PositionedEvent
+from fileintel.web.frames import Frame, frame_of
 
 log = logging.getLogger("fileintel.web.fanout")
 
@@ -32,7 +33,7 @@ QUEUE_PASSES = 1000
 #: Pause after a failed pass (database down) before the next.
 ERROR_BACKOFF_SECONDS = 1.0
 
-Batch = list[PositionedEvent]
+Batch = list[Frame]
 
 
 @dataclass(eq=False)
@@ -124,17 +125,15 @@ class EventFanout:
             elif not events:
                 self._wakeup.wait(self.poll_seconds, self._stop)
 
-    def _publish(self, events: Batch) -> None:
+    def _publish(self, events: list[PositionedEvent]) -> None:
+        # Each event is encoded once, whatever the number of clients.
+        frames = [frame_of(e) for e in events]
         with self._lock:
             self.position = self._tail.position
-            if not events:
+            if not frames:
                 return
             for sub in self._subscribers:
-                mine = [
-                    e
-                    for e in events
-                    if sub.collection_id is None
-                    or e.payload.get("collection_id") == sub.collection_id
-                ]
+                wanted = sub.collection_id
+                mine = frames if wanted is None else [f for f in frames if f.collection == wanted]
                 if mine:
                     sub.loop.call_soon_threadsafe(sub.offer, mine)

@@ -9,7 +9,6 @@ missed, read once from the database, then the live ones from the process's one r
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 
 from starlette.concurrency import run_in_threadpool
@@ -18,20 +17,15 @@ from starlette.responses import Response, StreamingResponse
 
 from fileintel.db import read_tx
 from fileintel.store.collections import find_collection
-from fileintel.store.event_tail import PositionedEvent, events_between
+from fileintel.store.event_tail import events_between
 from fileintel.web.fanout import EventFanout, Subscription
+from fileintel.web.frames import Frame, frame_of
 from fileintel.web.params import position_param
 
 #: A comment line this often keeps proxies from closing a quiet stream.
 KEEPALIVE_SECONDS = 15.0
 #: How long a browser waits before reconnecting (the SSE ``retry:`` field).
 RETRY_MILLISECONDS = 2000
-
-
-def sse_frame(event: PositionedEvent) -> str:
-    """One event in the SSE wire format."""
-    data = json.dumps(event.payload, separators=(",", ":"), default=str)
-    return f"id: {event.position}\ndata: {data}\n\n"
 
 
 async def events(request: Request) -> Response:
@@ -64,8 +58,8 @@ async def _stream(
         yield f"retry: {RETRY_MILLISECONDS}\n\n"
         if after is not None and after < sub.start:
             missed = await run_in_threadpool(_missed, request, after, sub)
-            for event in missed:
-                yield sse_frame(event)
+            if missed:
+                yield "".join(f.text for f in missed)
         floor = sub.start if after is None else max(after, sub.start)
         while True:
             try:
@@ -75,13 +69,14 @@ async def _stream(
                 continue
             if batch is None:  # the server stops, or this client fell too far behind
                 return
-            for event in batch:
-                if event.position > floor:
-                    yield sse_frame(event)
+            # One write per batch: a pass's events leave together.
+            text = "".join(f.text for f in batch if f.position > floor)
+            if text:
+                yield text
     finally:
         fanout.unsubscribe(sub)
 
 
-def _missed(request: Request, after: int, sub: Subscription) -> list[PositionedEvent]:
+def _missed(request: Request, after: int, sub: Subscription) -> list[Frame]:
     with read_tx(request.app.state.engine) as conn:
-        return events_between(conn, after, sub.start, sub.collection_id)
+        return [frame_of(e) for e in events_between(conn, after, sub.start, sub.collection_id)]
