@@ -105,26 +105,28 @@ def _with_db(engine: Engine, settings: Settings) -> list[Check]:
             f"waiting {lag or 0:.0f} s, parked {facts.outbox.parked}",
         )
     )
+    embedded = settings.is_embedded_broker
     holder = lock_holder_exists(engine)
     if holder is None:
         holder = facts.schedulers_seen > 0
+    start_scheduler = "start 'fileintel run'" if embedded else "start 'fileintel scheduler'"
     checks.append(
         Check(
             "scheduler",
             "OK" if holder else "WARN",
             "a scheduler holds the sweep lock"
             if holder
-            else "no scheduler holds the sweep lock: start 'fileintel scheduler'",
+            else f"no scheduler holds the sweep lock: {start_scheduler}",
         )
     )
-    worker_level = "OK" if facts.workers_seen else "WARN"
-    checks.append(
-        Check(
-            "workers",
-            worker_level,
-            f"{facts.workers_seen} worker process(es) seen in the last minute",
+    seen = f"{facts.workers_seen} worker process(es) seen in the last minute"
+    if not facts.workers_seen:
+        seen += (
+            ": start 'fileintel run' (the embedded mode's workers)"
+            if embedded
+            else ": start 'fileintel worker' (or 'honcho start')"
         )
-    )
+    checks.append(Check("workers", "OK" if facts.workers_seen else "WARN", seen))
     checks.append(
         Check(
             "stuck",

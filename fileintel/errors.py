@@ -36,6 +36,10 @@ class InputError(FileIntelError):
     """Raised when user input (paths, names, options) cannot be used as given."""
 
 
+class EmbeddedBusy(InputError):
+    """Raised when the embedded mode already runs on this database in another process."""
+
+
 # --- state errors: a guarded write changed nothing ------------------------------------
 
 

@@ -62,7 +62,10 @@ from fileintel.models.events import STATUS_CHANGED
 #: The durability barrier's statement (``flush_committed``).
 FLUSH_COMMITTED = QUERIES["flush_committed"]
 #: The advisory lock keys of the named session locks (pg_advisory_lock takes a bigint).
-LOCK_KEYS = {"sweep": 0x46494C45_5357}  # "FILESW"
+LOCK_KEYS = {
+    "sweep": 0x46494C45_5357,  # "FILESW"
+    "embedded": 0x46494C45_454D,  # "FILEEM": one embedded runtime per database
+}
 
 
 @compiles(db_now, "postgresql")

@@ -14,11 +14,16 @@ from fileintel.commands.follow_run import follow_until_terminal
 from fileintel.config import mask_url
 from fileintel.db import write_tx
 from fileintel.errors import AlreadyProcessing, InputError, NotFound
+from fileintel.logs import configure_logging
 from fileintel.pipeline import PipelineOptions
+from fileintel.runtime import DEFAULT_WORKER_THREADS, EmbeddedRuntime, default_processes
 from fileintel.store import collections as store
 from fileintel.store.documents import register_documents, scan_paths
 from fileintel.store.lifecycle import cancel_run
 from fileintel.store.runs import RETRY, request_processing
+
+#: The exit code of a command stopped by Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
 
 
 def run_options(no_embeddings: bool, no_metadata: bool, force: bool) -> dict[str, object]:
@@ -27,12 +32,30 @@ def run_options(no_embeddings: bool, no_metadata: bool, force: bool) -> dict[str
     return {**options.as_dict(), "force": force}
 
 
+#: The embedded mode's worker processes and threads, as ``run`` and ``ingest`` take them.
+PROCESSES_OPTION = click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Embedded mode: worker processes (default: one per CPU).",
+)
+THREADS_OPTION = click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=DEFAULT_WORKER_THREADS,
+    show_default=True,
+    help="Embedded mode: worker threads per process.",
+)
+
+
 @click.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--collection", "name", required=True, help="Collection name (created if new).")
 @click.option("--no-embeddings", is_flag=True, help="Do not compute embeddings.")
 @click.option("--no-metadata", is_flag=True, help="Do not extract document metadata.")
 @click.option("--force", is_flag=True, help="Reprocess documents even if unchanged.")
+@PROCESSES_OPTION
+@THREADS_OPTION
 @JSON_OPTION
 @pass_app
 def ingest(
@@ -42,6 +65,8 @@ def ingest(
     no_embeddings: bool,
     no_metadata: bool,
     force: bool,
+    processes: int | None,
+    threads: int,
     as_json: bool,
 ) -> int:
     """Add PATHS to a collection, process it, follow progress and summarise.
@@ -80,7 +105,19 @@ def ingest(
         )
     else:
         click.echo(f"{summary}; run {run_id}", err=as_json)
-    return follow_until_terminal(app, collection_id, run_id, as_json=as_json)
+    try:
+        return follow_until_terminal(
+            app, collection_id, run_id, as_json=as_json, processes=processes, threads=threads
+        )
+    except KeyboardInterrupt:
+        # The worker processes have stopped (running documents finished); the run stays
+        # open and true, and the next runtime on this database recovers what is left.
+        click.echo(
+            f"interrupted: run {run_id} of '{name}' is not finished; it resumes when "
+            f"'fileintel ingest' or 'fileintel run' runs again on this database",
+            err=True,
+        )
+        return EXIT_INTERRUPTED
 
 
 @click.command()
@@ -208,29 +245,36 @@ def worker(
 
 
 @click.command("run")
-@click.option(
-    "--threads", type=click.IntRange(min=1), default=2, show_default=True, help="Worker threads."
-)
+@PROCESSES_OPTION
+@THREADS_OPTION
 @pass_app
-def run_embedded(app: AppContext, threads: int) -> None:
-    """Run worker threads, relay and sweeper in this process (the embedded mode)."""
-    from fileintel.logs import configure_logging
-    from fileintel.runtime import EmbeddedRuntime
+def run_embedded(app: AppContext, processes: int | None, threads: int) -> None:
+    """Run worker processes, relay and sweeper on this database (the embedded mode).
 
+    One runs per database: a second 'fileintel run' says so and exits 1.
+    """
     if not app.settings.is_embedded_broker:
         raise InputError(
             "'fileintel run' is the embedded mode (stub:// broker); with "
             f"{mask_url(app.settings.broker_url)} run 'honcho start' on the Procfile"
         )
+    app.engine  # noqa: B018 - check the schema (quietly) before starting anything
     configure_logging(app.settings.log_format, app.settings.log_level, secrets=app.settings.secrets)
-    app.engine  # noqa: B018 - check the schema before starting threads
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with EmbeddedRuntime(app.settings, worker_threads=threads):
+    runtime = EmbeddedRuntime(
+        app.settings, processes=processes or default_processes(), worker_threads=threads
+    )
+    with runtime:
         where = mask_url(app.settings.database_url)
-        click.echo(f"FileIntel running on {where} (Ctrl-C to stop)", err=True)
-        stop.wait()
+        click.echo(
+            f"FileIntel running on {where} (Ctrl-C to stop): {runtime.processes} worker "
+            f"process(es) of {threads} thread(s)",
+            err=True,
+        )
+        while not stop.wait(0.5):
+            pass
     click.echo("stopped", err=True)
 
 

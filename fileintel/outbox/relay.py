@@ -136,9 +136,13 @@ class Relay:
         poll_seconds: float = 1.0,
         max_attempts: int = queries.DEFAULT_MAX_ATTEMPTS,
         retention_seconds: float | None = None,
+        kinds: Collection[str] = (EVENT, DISPATCH),
     ):
         self.engine = engine
-        self.publishers: dict[str, Publisher] = {EVENT: events, DISPATCH: dispatches}
+        #: Only these kinds are claimed: the embedded mode's parent publishes events while
+        #: its worker processes take the dispatch rows themselves (``embedded.feed``).
+        publishers: dict[str, Publisher] = {EVENT: events, DISPATCH: dispatches}
+        self.publishers = {kind: p for kind, p in publishers.items() if kind in kinds}
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.max_attempts = max_attempts
@@ -228,6 +232,9 @@ class Relay:
         finally:
             self._wakeup = None
             wakeup.close()
+            if stop.is_set():  # what was committed before the stop leaves now, not at restart
+                with contextlib.suppress(Exception):
+                    self.run_once()
             self.close()
 
     def _idle_seconds(self) -> float:
@@ -379,6 +386,7 @@ def build_relay(
     batch_size: int = DEFAULT_BATCH_SIZE,
     poll_seconds: float | None = None,
     max_attempts: int | None = None,
+    kinds: Collection[str] = (EVENT, DISPATCH),
 ) -> Relay:
     """A relay for these settings: the Redis Stream (or no events sink) and the broker."""
     if broker is None:
@@ -392,4 +400,5 @@ def build_relay(
         poll_seconds=poll_seconds or settings.relay_poll_seconds,
         max_attempts=max_attempts or settings.relay_max_attempts,
         retention_seconds=settings.outbox_retention_seconds,
+        kinds=kinds,
     )
