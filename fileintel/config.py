@@ -35,6 +35,13 @@ DEFAULT_RELAY_POLL_SECONDS = 1.0
 #: Failed publishes after which the relay parks an outbox row.
 DEFAULT_RELAY_MAX_ATTEMPTS = 10
 DEFAULT_OUTBOX_RETENTION_SECONDS = 7 * 24 * 3600.0
+#: One document's limits (``pipeline.limits``). Chunks and embeddings of a document are
+#: committed in one transaction, so they are held in memory together: 20,000 chunks is
+#: about 20 MB of text and 60 MB of memory at the default chunk size.
+DEFAULT_MAX_FILE_MB = 50.0
+DEFAULT_MAX_PDF_PAGES = 2000
+DEFAULT_MAX_CHUNKS = 20_000
+DEFAULT_DOCUMENT_TIMEOUT_SECONDS = 600.0
 #: Log levels FILEINTEL_LOG_LEVEL accepts. At ``info`` a worker logs runs starting and
 #: finishing, documents failing and work it dropped; ``debug`` adds a line per document done.
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -162,6 +169,11 @@ class Settings:
     embedder: str | None = None
     log_format: str = "text"
     log_level: str = "info"
+    #: One document's limits (``pipeline.limits``): a document over one fails, naming it.
+    max_file_mb: float = DEFAULT_MAX_FILE_MB
+    max_pdf_pages: int = DEFAULT_MAX_PDF_PAGES
+    max_chunks_per_document: int = DEFAULT_MAX_CHUNKS
+    document_timeout_seconds: float = DEFAULT_DOCUMENT_TIMEOUT_SECONDS
 
     def __post_init__(self) -> None:
         # One spelling of PostgreSQL everywhere after this point (engines, child processes).
@@ -308,6 +320,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         embedder=env.get("FILEINTEL_EMBEDDER") or None,
         log_format=env.get("FILEINTEL_LOG_FORMAT") or "text",
         log_level=(env.get("FILEINTEL_LOG_LEVEL") or "info").lower(),
+        max_file_mb=_number(env, "FILEINTEL_MAX_FILE_MB", DEFAULT_MAX_FILE_MB),
+        max_pdf_pages=int(_number(env, "FILEINTEL_MAX_PDF_PAGES", DEFAULT_MAX_PDF_PAGES, int)),
+        max_chunks_per_document=int(
+            _number(env, "FILEINTEL_MAX_CHUNKS_PER_DOCUMENT", DEFAULT_MAX_CHUNKS, int)
+        ),
+        document_timeout_seconds=_number(
+            env, "FILEINTEL_DOCUMENT_TIMEOUT_SECONDS", DEFAULT_DOCUMENT_TIMEOUT_SECONDS
+        ),
     )
     _validate(settings)
     return settings

@@ -35,7 +35,7 @@ from fileintel.messaging import (
 )
 from fileintel.messaging.broker import MAX_RETRIES
 from fileintel.metrics import DOCUMENT_SECONDS
-from fileintel.pipeline import PipelineOptions, ProcessedDocument, process_file
+from fileintel.pipeline import Limits, PipelineOptions, ProcessedDocument, process_file
 from fileintel.pipeline.embedding import Embedder, get_embedder
 from fileintel.store.document_work import (
     Claim,
@@ -62,6 +62,7 @@ class DocumentWorker:
         self.settings = settings
         self._engine = engine
         self._embedder: Embedder | None = None
+        self.limits = Limits.of(settings)
         self._leases: LeaseKeeper | None = None
 
     @property
@@ -127,6 +128,7 @@ class DocumentWorker:
                     self.embedder,
                     media_type=claim.media_type,
                     sha256=claim.sha256,
+                    limits=self.limits,
                 )
         except DocumentError as e:
             error = e.reason

@@ -228,7 +228,10 @@ def test_unsupported_type(tmp_path: Path) -> None:
 
 def test_oversize(tmp_path: Path) -> None:
     path = _write(tmp_path, "a.txt", "x" * 3000)
-    assert _reason(path, max_bytes=2048) == "file is 2.9 KB, over the 2 KB limit"
+    assert (
+        _reason(path, max_bytes=2048)
+        == "file is 2.9 KB, over the 2 KB limit (FILEINTEL_MAX_FILE_MB)"
+    )
     assert extract(path, max_bytes=3000).text == "x" * 3000
 
 
@@ -236,7 +239,10 @@ def test_oversize_in_megabytes(tmp_path: Path) -> None:
     path = tmp_path / "big.txt"
     with path.open("wb") as fh:
         fh.truncate(int(1.5 * 1024 * 1024))  # sparse: no need to write the bytes
-    assert _reason(path, max_bytes=1024 * 1024) == "file is 1.5 MB, over the 1 MB limit"
+    assert (
+        _reason(path, max_bytes=1024 * 1024)
+        == "file is 1.5 MB, over the 1 MB limit (FILEINTEL_MAX_FILE_MB)"
+    )
 
 
 def test_missing_file(tmp_path: Path) -> None:
