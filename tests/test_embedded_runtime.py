@@ -19,6 +19,7 @@ import fileintel.store.document_work as document_work
 import fileintel.workers.actors as actors
 from fileintel.config import Settings
 from fileintel.db import read_tx
+from fileintel.errors import EmbeddedBusy
 from fileintel.messaging import DOCUMENTS_QUEUE
 from fileintel.models.tables import outbox_t, status_events_t
 from fileintel.runtime import EmbeddedRuntime
@@ -246,3 +247,15 @@ def test_cancel_while_documents_are_in_flight(
     assert len(entered) == 2  # nothing else was processed after the cancel
     invariant_h_and_o(engine, collection_id)
     engine.dispose()
+
+
+def test_one_runtime_per_database(
+    db_url: str, start_runtime: Callable[..., EmbeddedRuntime]
+) -> None:
+    first = start_runtime(fast_settings(db_url))
+    second = EmbeddedRuntime(fast_settings(db_url))
+    with pytest.raises(EmbeddedBusy, match="already runs on"):
+        second.start()
+    first.stop(timeout=15)
+    second.start()  # the lock was freed with the first runtime
+    second.stop(timeout=15)

@@ -8,9 +8,10 @@ sweeper in this process. Its CPU is this process's plus its worker processes'.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from benchmarks.common.cpu_meter import CpuMeter, machine_cpu_seconds
@@ -37,8 +38,11 @@ def embedded(
     engine = get_engine(url)
     runtime = EmbeddedRuntime(settings, processes=processes, worker_threads=threads)
     pids = runtime.supervisor.pids if runtime.supervisor else list
-    meter = CpuMeter({"runtime": lambda: [os.getpid(), *pids()]})
     with runtime:
+        # Each worker process's CPU over the wall time shows how many cores the mode kept busy.
+        groups: dict[str, Callable[[], list[int]]] = {"runtime": lambda: [os.getpid(), *pids()]}
+        groups.update({f"worker {pid}": functools.partial(list, [pid]) for pid in pids()})
+        meter = CpuMeter(groups)
         warm = timed_run(engine, register(engine, "warm-up", warmup))
         collection_id = register(engine, "bench", paths)
         meter.start()
@@ -48,6 +52,9 @@ def embedded(
         meter.stop()
         details = run_facts(engine, timing.run_id)
     details.update({"final_status": timing.status, "warm_up_s": round(warm.seconds, 2)})
+    details["cores_busy_per_worker"] = [
+        round(used / metered, 2) for name, used in meter.used.items() if name != "runtime"
+    ]
     dispose_engines()
     for leftover in workdir.glob(f"{db.name}*"):
         leftover.unlink()

@@ -27,6 +27,7 @@ from fileintel.db import get_engine
 from fileintel.embedded.feed import DispatchFeed, InFlight
 from fileintel.logs import configure_logging
 from fileintel.messaging.broker import build_broker
+from fileintel.workers import SWITCH_INTERVAL_SECONDS
 from fileintel.workers.actors import DocumentWorker, register_actors
 from fileintel.workers.middleware import WorkerHeartbeat
 
@@ -62,7 +63,7 @@ def serve(settings: Settings, threads: int) -> None:
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    feed = DispatchFeed(engine, broker, in_flight, capacity=threads + 1)
+    feed = DispatchFeed(engine, broker, in_flight, capacity=2 * threads)
     worker.start()
     feeding = threading.Thread(target=feed.run, args=(stop,), name="feed", daemon=True)
     feeding.start()
@@ -77,6 +78,7 @@ def serve(settings: Settings, threads: int) -> None:
 def main() -> None:
     """Entry point: settings from stdin, then serve."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
     raw: dict[str, Any] = json.loads(sys.stdin.readline())
     settings = Settings(**raw)

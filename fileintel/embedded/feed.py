@@ -1,10 +1,11 @@
 """How an embedded worker process gets its messages: it takes dispatch rows from the outbox.
 
 The outbox is the embedded mode's queue. Each worker process runs a relay that claims only
-dispatch rows, only as many as it has room for (``capacity``: its threads plus one ahead),
-and enqueues them on its own in-process broker, which its worker threads consume. A row is
-marked published in the transaction that claims it, so at most ``capacity`` messages ever
-live in a process's memory; if the process dies they are what ``sweeper.orphans`` recovers.
+dispatch rows, only as many as it has room for (``capacity``: two per thread), and enqueues
+them on its own in-process broker, which its worker threads consume. It refills once half
+of them are done, so one write transaction takes several rows. A row is marked published in
+the transaction that claims it, so at most ``capacity`` messages ever live in a process's
+memory; if the process dies they are what ``sweeper.orphans`` recovers.
 
 ``InFlight`` counts the messages of this process's broker that are not finished yet (by
 message id, so a retry's re-enqueue of the same message is not counted twice); a finished
@@ -102,7 +103,7 @@ class DispatchFeed:
 
     def _pass(self, stop: threading.Event) -> None:
         room = self.capacity - self.in_flight.count()
-        if room <= 0:
+        if room < max(1, self.capacity // 2):
             self._wait(stop)
             return
         with read_tx(self.engine) as conn:
