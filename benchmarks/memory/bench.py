@@ -9,8 +9,8 @@ process and of the ``ingest`` process itself is read from /proc while they run. 
 - the big text file with the default limits (refused by ``FILEINTEL_MAX_FILE_MB``, 50), and
   with ``FILEINTEL_MAX_FILE_MB`` raised above its size, so it is streamed until
   ``FILEINTEL_MAX_CHUNKS_PER_DOCUMENT`` refuses it;
-- the same text cut to 40 MB, under every limit (processed: 40,000 chunks would exceed the
-  chunk limit, so the file holds about 18 MB of text, ``--fit-mb``);
+- a text file of ``--fit-mb`` (18) MB, under every limit: processed, about 18,000 chunks,
+  close to ``FILEINTEL_MAX_CHUNKS_PER_DOCUMENT`` (20,000): the most one document may hold;
 - a PDF of ``--pages`` pages written by ``fileintel.pipeline.pdfgen``;
 - ``--files`` small text files (2–6 KB) in one collection.
 
