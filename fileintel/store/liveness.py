@@ -7,13 +7,12 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.engine import Connection
 
 from fileintel.db import db_now
-from fileintel.models.states import CollectionStatus, DocumentState
+from fileintel.models.states import CollectionStatus, DocumentState, RunStatus
 from fileintel.models.tables import collections_t, documents_t, outbox_t, runs_t
-from fileintel.store.recovery import document_run_is_processing
 
 #: The outbox is "not draining" when its oldest due row waits longer than this.
 OUTBOX_LAG_WARNING_SECONDS = 30.0
@@ -58,6 +57,12 @@ def _age(at: Any, now: dt.datetime) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return max(0.0, (now - when).total_seconds())
+
+
+def document_run_is_processing() -> Any:
+    """Only documents of runs still processing: a cancelled run's leftovers are not work."""
+    r = runs_t.c
+    return exists().where(r.id == documents_t.c.run_id, r.status == RunStatus.PROCESSING.value)
 
 
 def expired_leases_by_collection(conn: Connection) -> dict[str, tuple[int, float]]:

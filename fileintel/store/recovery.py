@@ -14,17 +14,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, exists, insert, select, update
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.engine import Connection
 
 from fileintel.db import db_now
 from fileintel.messaging import DOCUMENTS_QUEUE, PROCESS_DOCUMENT_ACTOR
-from fileintel.models.states import DocumentState, RunStatus
+from fileintel.models.states import DocumentState
 from fileintel.models.tables import collections_t, documents_t, outbox_t, run_notes_t, runs_t
 from fileintel.outbox.writer import DISPATCH, add_dispatch
 from fileintel.store.chunks import drop_chunks
 from fileintel.store.document_work import Claim
 from fileintel.store.lifecycle import finalize_run, move_counters, run_is_finished
+from fileintel.store.liveness import document_run_is_processing
 from fileintel.store.progress_events import write_progress_event
 
 ACTOR = "sweeper"
@@ -54,12 +55,6 @@ def add_note(
             at=db_now(),
         )
     )
-
-
-def document_run_is_processing() -> Any:
-    """Only documents of runs still processing: a cancelled run's leftovers are not work."""
-    r = runs_t.c
-    return exists().where(r.id == documents_t.c.run_id, r.status == RunStatus.PROCESSING.value)
 
 
 def expired_leases(conn: Connection, now: dt.datetime, after_id: int, limit: int) -> list[Row[Any]]:
