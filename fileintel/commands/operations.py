@@ -90,6 +90,3 @@ def doctor(app: AppContext, as_json: bool) -> int:
         for c in checks:
             click.echo(f"{c.level:<4}  {c.name:<10} {c.message}")
     return 1 if any(c.level == "FAIL" for c in checks) else 0
-
-
-COMMANDS: list[click.Command] = [scheduler, sweep, doctor]

@@ -230,7 +230,3 @@ def run_embedded(app: AppContext, threads: int) -> None:
         click.echo(f"FileIntel running on {app.settings.database_url} (Ctrl-C to stop)", err=True)
         stop.wait()
     click.echo("stopped", err=True)
-
-
-COMMANDS: list[click.Command] = [ingest, worker, run_embedded]
-COLLECTION_COMMANDS: list[click.Command] = [cancel, retry]

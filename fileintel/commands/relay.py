@@ -97,6 +97,3 @@ def relay(
         worker.run_forever(stop)
     finally:
         beat.stop()
-
-
-COMMANDS: list[click.Command] = [relay]
