@@ -10,8 +10,10 @@ from typing import Any
 import click
 
 from fileintel.commands.common import AppContext, pass_app
+from fileintel.heartbeats import HeartbeatThread
 from fileintel.logs import configure_logging
-from fileintel.outbox.relay import DEFAULT_BATCH_SIZE
+from fileintel.metrics import serve
+from fileintel.outbox.relay import DEFAULT_BATCH_SIZE, build_relay
 
 
 @click.command()
@@ -54,9 +56,6 @@ def relay(
 
     SIGTERM or SIGINT finishes the current batch, then exits 0.
     """
-    from fileintel.heartbeats import HeartbeatThread
-    from fileintel.outbox.relay import build_relay
-
     configure_logging(app.settings.log_format, app.settings.log_level)
     engine = app.engine
     worker = build_relay(
@@ -77,8 +76,6 @@ def relay(
         )
         return
     if metrics_port:
-        from fileintel.metrics import serve
-
         serve(metrics_port, engine)
     stop = threading.Event()
 
