@@ -13,7 +13,7 @@ import click
 import pytest
 
 import fileintel.commands
-from fileintel.cli import COLLECTION_COMMANDS, COMMANDS, cli
+from fileintel.cli import COLLECTION_COMMANDS, COMMANDS, cli, main
 from fileintel.commands.lazy import LazyCommand, LazyGroup
 
 TABLES: dict[str, dict[str, LazyCommand]] = {
@@ -78,10 +78,16 @@ def test_every_command_module_command_is_reachable_from_a_table() -> None:
                 assert id(value) in reachable, f"{module.__name__}.{attribute} is in no table"
 
 
-def test_unknown_commands_are_usage_errors() -> None:
+def test_unknown_commands_are_usage_errors_with_suggestions(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     ctx = click.Context(cli, info_name="fileintel")
     assert cli.get_command(ctx, "no-such-command") is None
     assert collections_group().get_command(ctx, "no-such-command") is None
+    assert main(["collections", "statu", "x"]) == 2
+    assert "No such command 'statu'. Did you mean 'status'?" in capsys.readouterr().err
+    assert main(["sweeep"]) == 2
+    assert "No such command 'sweeep'. Did you mean 'sweep'?" in capsys.readouterr().err
 
 
 def test_a_target_that_is_not_a_command_is_refused() -> None:
