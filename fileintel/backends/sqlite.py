@@ -10,6 +10,7 @@ the driver's ``executemany``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -235,7 +236,7 @@ class SQLiteBackend:
     ) -> list[Any]:
         """The claim as a plain ordered read: the write transaction is the only writer."""
         params: dict[str, Any] = {"limit": limit, "kinds": kinds, "after": after, "skip": skip}
-        return list(conn.execute(_CLAIM_MORE if skip else _CLAIM, params))
+        return list(conn.execute(_claim_statement(skip_keys=bool(skip)), params))
 
     def mark_published(self, conn: Connection, ids: Sequence[int], *, commit: bool) -> None:
         """Set ``published_at`` (the write transaction commits it)."""
@@ -306,6 +307,7 @@ _INSERT_CHUNKS = (
 _o = outbox_t.c
 
 
+@functools.cache
 def _claim_statement(skip_keys: bool) -> Any:
     """Due rows in id order, each with the first row blocking its key (no locks: the
     relay's write transaction is SQLite's only writer).
@@ -367,8 +369,6 @@ def _claim_statement(skip_keys: bool) -> Any:
     ).order_by(p.id)
 
 
-_CLAIM = _claim_statement(skip_keys=False)
-_CLAIM_MORE = _claim_statement(skip_keys=True)
 _MARK = (
     update(outbox_t)
     .where(_o.id.in_(bindparam("ids", expanding=True)))

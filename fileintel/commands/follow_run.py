@@ -28,6 +28,7 @@ from fileintel.commands.common import AppContext, exit_code_for, print_json
 from fileintel.commands.render import render_status
 from fileintel.db import read_tx
 from fileintel.models.states import CollectionStatus, DocumentState
+from fileintel.runtime import EmbeddedRuntime
 from fileintel.store.collections import find_collection
 from fileintel.store.documents import list_documents
 from fileintel.store.runs import run_view
@@ -43,8 +44,6 @@ def _embedded_if_needed(app: AppContext) -> Iterator[None]:
     if not app.settings.is_embedded_broker:
         yield
         return
-    from fileintel.runtime import EmbeddedRuntime
-
     with EmbeddedRuntime(app.settings):
         yield
 

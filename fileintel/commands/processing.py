@@ -14,11 +14,13 @@ from fileintel.commands.follow_run import follow_until_terminal
 from fileintel.config import mask_url
 from fileintel.db import write_tx
 from fileintel.errors import AlreadyProcessing, InputError, NotFound
+from fileintel.logs import configure_logging
 from fileintel.pipeline import PipelineOptions
+from fileintel.runtime import EmbeddedRuntime
 from fileintel.store import collections as store
 from fileintel.store.documents import register_documents, scan_paths
 from fileintel.store.lifecycle import cancel_run
-from fileintel.store.runs import RETRY, request_processing
+from fileintel.store.runs import RETRY, get_run, request_processing
 
 
 def run_options(no_embeddings: bool, no_metadata: bool, force: bool) -> dict[str, object]:
@@ -114,8 +116,6 @@ def retry(app: AppContext, name_or_id: str, wait: bool, as_json: bool) -> int:
         collection = store.find_collection(conn, name_or_id)
         options = {"force": True}
         if collection.current_run_id:
-            from fileintel.store.runs import get_run
-
             options = {**get_run(conn, collection.current_run_id).options, "force": True}
         run_id = request_processing(
             conn,
@@ -214,9 +214,6 @@ def worker(
 @pass_app
 def run_embedded(app: AppContext, threads: int) -> None:
     """Run worker threads, relay and sweeper in this process (the embedded mode)."""
-    from fileintel.logs import configure_logging
-    from fileintel.runtime import EmbeddedRuntime
-
     if not app.settings.is_embedded_broker:
         raise InputError(
             "'fileintel run' is the embedded mode (stub:// broker); with "
@@ -232,7 +229,3 @@ def run_embedded(app: AppContext, threads: int) -> None:
         click.echo(f"FileIntel running on {where} (Ctrl-C to stop)", err=True)
         stop.wait()
     click.echo("stopped", err=True)
-
-
-COMMANDS: list[click.Command] = [ingest, worker, run_embedded]
-COLLECTION_COMMANDS: list[click.Command] = [cancel, retry]

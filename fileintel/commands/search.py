@@ -35,6 +35,3 @@ def search(app: AppContext, name_or_id: str, query: str, top: int, as_json: bool
     for i, h in enumerate(hits, 1):
         click.echo(f"{i}. {h.score:.3f}  {h.path} (chunk {h.chunk})")
         click.echo(f"   {h.text}")
-
-
-COMMANDS: list[click.Command] = [search]

@@ -29,9 +29,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
 from fileintel.backends import CollectionMove, backend_for
+from fileintel.backends.commit_hooks import note_transition
 from fileintel.db import db_now
 from fileintel.errors import ConcurrentUpdate, InvalidTransition, NotFound, StaleRun
-from fileintel.metrics import note_transition
 from fileintel.models import events
 from fileintel.models.events import STATUS_CHANGED, new_event_id
 from fileintel.models.states import CollectionStatus, allowed_sources

@@ -67,6 +67,7 @@ def table_names(url: str) -> set[str]:
 
 
 def db_current(url: str, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    capsys.readouterr()  # what Alembic printed before (``command.check`` reports on stdout)
     assert main(["--database-url", url, "db", "current", "--json"]) == 0
     return dict(json.loads(capsys.readouterr().out))
 
@@ -260,6 +261,48 @@ def test_unmigrated_database_read_commands_say_upgrade(
     assert "Traceback" not in err
     # The read command must not have created the schema as a side effect.
     assert table_names(fresh_url) & FILEINTEL_TABLES == set()
+
+
+def test_head_revision_constant_is_alembics_head() -> None:
+    """The commands check the database against ``HEAD_REVISION`` without loading Alembic:
+    a new migration must move the constant too."""
+    assert migrate.head_revision() == migrate.HEAD_REVISION
+
+
+def alembic_current(url: str) -> str | None:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def test_current_revision_reads_what_alembic_reads(fresh_url: str) -> None:
+    engine = make_engine(fresh_url)
+    try:
+        for target in (None, "0003", "head", "base"):
+            if target == "base":
+                migrate.downgrade(fresh_url, target)
+            elif target is not None:
+                migrate.upgrade(fresh_url, target)
+            assert migrate.current_revision(engine) == alembic_current(fresh_url), target
+    finally:
+        engine.dispose()
+
+
+def test_a_database_behind_head_is_refused_with_its_revision(
+    fresh_url: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    migrate.upgrade(fresh_url, "0003")
+    capfd.readouterr()
+    assert main(["--database-url", fresh_url, "collections", "status", "x", "--json"]) == 1
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert err.strip().splitlines() == [
+        f"error: database {fresh_url} is at revision 0003, expected {migrate.HEAD_REVISION}; "
+        "run 'fileintel db upgrade'"
+    ]
 
 
 def test_db_upgrade_command_is_idempotent(
