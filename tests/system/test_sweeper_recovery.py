@@ -25,10 +25,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from fileintel.db import make_engine, read_tx
-from fileintel.models.tables import chunks_t, documents_t, outbox_t
+from fileintel.models.tables import chunks_t, documents_t
 from fileintel.pipeline import PipelineOptions, process_file
 from fileintel.workers.actors import DocumentWorker
-from tests.helpers import invariant_h_and_o, wait_for
+from tests.helpers import invariant_h_and_o, unpublished, wait_for
 from tests.processes import cli, cli_env, kill_group, logs_of, start_process, stop_process
 from tests.services import need
 from tests.sweeper.support import (
@@ -139,16 +139,6 @@ def terminal(engine: Engine, collection_id: str) -> str | None:
     """The collection's status when terminal, else None."""
     status = collection(engine, collection_id).status
     return str(status) if status in TERMINAL else None
-
-
-def unpublished(engine: Engine) -> int:
-    """Outbox rows not published yet."""
-    with read_tx(engine) as conn:
-        return int(
-            conn.execute(
-                select(func.count()).select_from(outbox_t).where(outbox_t.c.published_at.is_(None))
-            ).scalar_one()
-        )
 
 
 def workers_seen(engine: Engine) -> bool:
