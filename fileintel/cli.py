@@ -55,6 +55,7 @@ def _register_commands() -> None:
         operations,
         outbox,
         processing,
+        reembed,
         relay,
         runs,
         search,
@@ -66,7 +67,7 @@ def _register_commands() -> None:
     for module in (outbox, relay, processing, search, operations):
         for command in module.COMMANDS:
             cli.add_command(command)
-    for command in (*processing.COLLECTION_COMMANDS, watch.watch):
+    for command in (*processing.COLLECTION_COMMANDS, *reembed.COLLECTION_COMMANDS, watch.watch):
         collections.collections.add_command(command)
 
 

@@ -14,7 +14,7 @@ import math
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -143,6 +143,12 @@ def default_database_url() -> str:
     return f"sqlite:///{data_dir / 'fileintel.db'}"
 
 
+def default_index_dir() -> Path:
+    """Where derived search indexes live: ``$XDG_CACHE_HOME/fileintel/indexes`` (~/.cache)."""
+    base = os.environ.get("XDG_CACHE_HOME")
+    return (Path(base) if base else Path("~/.cache").expanduser()) / "fileintel" / "indexes"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a FileIntel process needs to know about its surroundings."""
@@ -162,6 +168,8 @@ class Settings:
     relay_max_attempts: int = DEFAULT_RELAY_MAX_ATTEMPTS
     outbox_retention_seconds: float = DEFAULT_OUTBOX_RETENTION_SECONDS
     embedder: str = DEFAULT_EMBEDDER
+    #: Derived search indexes of large collections (rebuildable from the database).
+    index_dir: Path = field(default_factory=default_index_dir)
     log_format: str = "text"
     log_level: str = "info"
 
@@ -353,6 +361,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "FILEINTEL_OUTBOX_RETENTION_SECONDS", DEFAULT_OUTBOX_RETENTION_SECONDS
         ),
         embedder=(env.get("FILEINTEL_EMBEDDER") or DEFAULT_EMBEDDER).strip(),
+        index_dir=Path(env["FILEINTEL_INDEX_DIR"]).expanduser()
+        if env.get("FILEINTEL_INDEX_DIR")
+        else default_index_dir(),
         log_format=env.get("FILEINTEL_LOG_FORMAT") or "text",
         log_level=(env.get("FILEINTEL_LOG_LEVEL") or "info").lower(),
     )

@@ -44,6 +44,7 @@ from fileintel.store.document_work import (
     take_document,
 )
 from fileintel.store.lifecycle import begin_run
+from fileintel.store.reembed import reembed_document
 from fileintel.workers.leases import LeaseKeeper
 
 log = logging.getLogger("fileintel.worker")
@@ -122,13 +123,17 @@ class DocumentWorker:
         error: str | None = None
         try:
             with self.leases.holding(claim):
-                result = process_file(
-                    Path(claim.path),
-                    pipeline_options(claim.options),
-                    self.embedder(claim.options),
-                    media_type=claim.media_type,
-                    sha256=claim.sha256,
-                )
+                embedder = self.embedder(claim.options)
+                if claim.options.get("reembed"):  # the stored chunks, if it has any
+                    result = reembed_document(self.engine, claim.document_id, embedder)
+                if result is None:
+                    result = process_file(
+                        Path(claim.path),
+                        pipeline_options(claim.options),
+                        embedder,
+                        media_type=claim.media_type,
+                        sha256=claim.sha256,
+                    )
         except DocumentError as e:
             error = e.reason
         except Exception as e:
