@@ -22,18 +22,18 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from usearch.index import Index
 
-from fileintel.models.tables import chunks_t
-from fileintel.search.vectors import VectorModel, exact_search, score_rows
+from fileintel.models.tables import chunks_t, collections_t
+from fileintel.search.vectors import VectorModel, exact_search, score_chunks
 
 #: Collections with fewer embedded chunks are searched exactly (a scan is fast enough).
 EXACT_LIMIT = 50_000
@@ -77,15 +77,17 @@ class IndexMeta:
         return (self.embedded, self.newest_id) == (now.embedded, now.newest_id)
 
 
-def freshness(conn: Connection, collection_id: str, model: VectorModel) -> Freshness:
-    """The collection's chunks embedded with ``model``: how many, and the newest id."""
-    c = chunks_t.c
-    row = conn.execute(
-        select(func.count(), func.coalesce(func.max(c.id), 0)).where(
-            c.collection_id == collection_id, c.embedding_model == model.name
-        )
-    ).one()
-    return Freshness(int(row[0]), int(row[1]))
+def freshness(conn: Connection, collection_id: str) -> Freshness:
+    """The collection's embedded chunk count (its counter) and newest chunk id: two index
+    lookups, whatever the collection's size."""
+    c, k = chunks_t.c, collections_t.c
+    embedded = conn.execute(
+        select(k.chunks_embedded).where(k.id == collection_id)
+    ).scalar_one_or_none()
+    newest = conn.execute(
+        select(c.id).where(c.collection_id == collection_id).order_by(c.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    return Freshness(int(embedded or 0), int(newest or 0))
 
 
 def index_path(index_dir: Path, collection_id: str, model: str) -> Path:
@@ -116,6 +118,7 @@ def build(
     and replace the file atomically; its sidecar records what it was built from."""
     c = chunks_t.c
     index = _new_index(model.dimension)
+    built_from = freshness(conn, collection_id)
     last_id, embedded = 0, 0
     while True:
         rows = conn.execute(
@@ -137,7 +140,8 @@ def build(
         embedded += len(rows)
         if progress is not None:
             progress(embedded)
-    meta = IndexMeta(collection_id, model.name, model.dimension, embedded, last_id)
+    # Chunks added while it was read are above ``last_id``: searches scan them exactly.
+    meta = IndexMeta(collection_id, model.name, model.dimension, built_from.embedded, last_id)
     path = index_path(index_dir, collection_id, model.name)
     index_dir.mkdir(parents=True, exist_ok=True)
     _replace(path, index.save)
@@ -187,29 +191,7 @@ def indexed_search(
     merged with an exact scan of the chunks newer than the build."""
     found = index.search(query.astype(np.float32), limit * OVERSAMPLE)
     keys = [int(k) for k in np.asarray(found.keys).reshape(-1)]
-    scored = _rescore(conn, collection_id, model, keys, query)
+    scored = score_chunks(conn, collection_id, model, keys, query)
     scored += exact_search(conn, collection_id, model, query, limit, after_id=meta.newest_id)
     scored.sort(key=lambda hit: -hit[1])
     return scored[:limit]
-
-
-def _rescore(
-    conn: Connection,
-    collection_id: str,
-    model: VectorModel,
-    ids: Sequence[int],
-    query: np.ndarray,
-) -> list[tuple[int, float]]:
-    """The candidates still in the database with this model, scored with their vectors."""
-    if not ids:
-        return []
-    c = chunks_t.c
-    rows = conn.execute(
-        select(c.id, c.embedding).where(
-            c.id.in_(list(ids)), c.collection_id == collection_id, c.embedding_model == model.name
-        )
-    ).all()
-    if not rows:
-        return []
-    scores, found = score_rows(rows, model.dimension, query)
-    return list(zip(found.tolist(), scores.tolist(), strict=True))

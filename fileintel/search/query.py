@@ -1,8 +1,9 @@
 """``search``: a collection's chunks ranked for a question, with filters and context.
 
-Modes: ``vector`` (meaning), ``lexical`` (words), ``hybrid`` (both, fused by reciprocal
-rank, ``fusion``). The question is embedded with the model the collection was embedded
-with, whatever ``FILEINTEL_EMBEDDER`` says now (it applies to new processing).
+Modes: ``vector`` (meaning), ``lexical`` (words), ``hybrid`` (both, fused by a convex
+combination of their scores, ``fusion``). The question is embedded with the model the
+collection was embedded with, whatever ``FILEINTEL_EMBEDDER`` says now (it applies to new
+processing).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from fileintel.models.tables import chunks_t, collections_t, documents_t
 from fileintel.pipeline.embedding import get_embedder
 from fileintel.pipeline.terms import matched_spans, query_terms
 from fileintel.search import ann
-from fileintel.search.fusion import reciprocal_rank_fusion
-from fileintel.search.vectors import VectorModel, exact_search, vector_model
+from fileintel.search.fusion import HYBRID_ALPHA, convex_fusion
+from fileintel.search.vectors import VectorModel, exact_search, score_chunks, vector_model
 
 MODES = ("hybrid", "vector", "lexical")
 SNIPPET_CHARS = 300
@@ -107,6 +108,7 @@ def search(
     pool = max(POOL, 4 * request.top)
     model = vector_model(conn, collection_id)
     vector: list[tuple[int, float]] = []
+    query_vector = np.zeros(0, dtype=np.float32)
     method = "lexical"
     if request.mode != "lexical":
         if model is None:
@@ -122,13 +124,28 @@ def search(
                     f"some chunks are still embedded with {model.mixed_with}: only those "
                     f"embedded with {model.name} are searched by meaning (a reembed is due)"
                 )
+            query_vector = get_embedder(model.name).embed([request.query])[0].astype(np.float32)
             vector, method = _by_meaning(
-                conn, collection_id, model, request, pool, document_ids, index_dir, notes, announce
+                conn,
+                collection_id,
+                model,
+                query_vector,
+                request,
+                pool,
+                document_ids,
+                index_dir,
+                notes,
+                announce,
             )
     lexical: list[tuple[int, float]] = []
     terms = query_terms(request.query)
     if request.mode != "vector":
         lexical = backend_for(conn).lexical_search(conn, collection_id, terms, pool, document_ids)
+    if request.mode == "hybrid" and model is not None and lexical:
+        # The lexical candidates the meaning ranking did not reach get their cosine too.
+        seen = {i for i, _ in vector}
+        missing = [i for i, _ in lexical if i not in seen]
+        vector = vector + score_chunks(conn, collection_id, model, missing, query_vector)
     ranked = _rank(request.mode, vector, lexical)[: request.top]
     hits = _hits(conn, ranked, vector, lexical, terms, request.context)
     return SearchResult(hits, request.mode, method, model.name if model else None, notes)
@@ -141,13 +158,14 @@ def _rank(
         return vector
     if mode == "lexical":
         return lexical
-    return reciprocal_rank_fusion([[i for i, _ in vector], [i for i, _ in lexical]])
+    return convex_fusion(vector, lexical, HYBRID_ALPHA)
 
 
 def _by_meaning(
     conn: Connection,
     collection_id: str,
     model: VectorModel,
+    query: np.ndarray,
     request: SearchRequest,
     pool: int,
     document_ids: list[int] | None,
@@ -156,12 +174,11 @@ def _by_meaning(
     announce: Callable[[str], None] | None,
 ) -> tuple[list[tuple[int, float]], str]:
     """Exact for small collections, filtered searches and ``--exact``; else the index."""
-    query = get_embedder(model.name).embed([request.query])[0].astype(np.float32)
     c = collections_t.c
     embedded = conn.execute(select(c.chunks_embedded).where(c.id == collection_id)).scalar_one()
     if request.exact or document_ids is not None or embedded < ann.EXACT_LIMIT:
         return exact_search(conn, collection_id, model, query, pool, document_ids), "exact"
-    now = ann.freshness(conn, collection_id, model)
+    now = ann.freshness(conn, collection_id)
     loaded = ann.load(index_dir, collection_id, model)
     if loaded is None or loaded[1].drift(now) > ann.REBUILD_DRIFT:
         if announce is not None:

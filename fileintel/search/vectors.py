@@ -87,3 +87,26 @@ def score_rows(
     scores = matrix.reshape(len(rows), dimension) @ query
     ids = np.fromiter((r.id for r in rows), dtype=np.int64, count=len(rows))
     return scores.astype(np.float32), ids
+
+
+def score_chunks(
+    conn: Connection,
+    collection_id: str,
+    model: VectorModel,
+    ids: Sequence[int],
+    query: np.ndarray,
+) -> list[tuple[int, float]]:
+    """(id, cosine) of those of ``ids`` still in the collection with this model, scored
+    with their stored vectors (candidates from an index or from the lexical ranking)."""
+    if not ids:
+        return []
+    c = chunks_t.c
+    rows = conn.execute(
+        select(c.id, c.embedding).where(
+            c.id.in_(list(ids)), c.collection_id == collection_id, c.embedding_model == model.name
+        )
+    ).all()
+    if not rows:
+        return []
+    scores, found = score_rows(rows, model.dimension, query)
+    return list(zip(found.tolist(), scores.tolist(), strict=True))

@@ -62,7 +62,7 @@ def reembed_document(
             .order_by(c.ordinal)
         ).all()
         metadata: Any = conn.execute(
-            select(d.doc_metadata).where(d.id == document_id)
+            select(d.metadata).where(d.id == document_id)
         ).scalar_one_or_none()
     if not rows:
         return None
