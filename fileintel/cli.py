@@ -64,7 +64,7 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "search": LazyCommand(
         "fileintel.commands.search:search",
-        "Find the chunks of a collection most similar to QUERY (cosine over embeddings).",
+        "Find the chunks of a collection that answer QUERY (by meaning and by words).",
     ),
     "sweep": LazyCommand(
         "fileintel.commands.operations:sweep",
@@ -78,6 +78,10 @@ COMMANDS: dict[str, LazyCommand] = {
 
 #: The subcommands of ``fileintel collections``, by name.
 COLLECTION_COMMANDS: dict[str, LazyCommand] = {
+    "reembed": LazyCommand(
+        "fileintel.commands.reembed:reembed",
+        "Embed the stored chunks of a collection again (a new run: status, history, events).",
+    ),
     "add": LazyCommand(
         "fileintel.commands.collections:add",
         "Register files and directories (recursively) as documents of a collection.",

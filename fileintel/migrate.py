@@ -24,7 +24,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 #: The newest revision under ``migrations/versions``: the schema this code reads and
 #: writes. A new migration updates it (a test compares it with Alembic's head).
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 #: Alembic's table of the applied revision (its default name).
 VERSION_TABLE = "alembic_version"

@@ -133,6 +133,17 @@ class Backend(Protocol):
         after the move, or None when the fence matched nothing (the caller rolls back).
         ``add_first``: the document had no chunks at its claim (``ChunksExist`` if wrong)."""
 
+    def lexical_search(
+        self,
+        conn: Connection,
+        collection_id: str,
+        terms: Sequence[str],
+        limit: int,
+        document_ids: Sequence[int] | None,
+    ) -> list[tuple[int, float]]:
+        """(chunk id, score) of the collection's chunks holding any of ``terms`` (words),
+        best first, at most ``limit``; only ``document_ids``' chunks unless it is None."""
+
     def make_durable(self, conn: Connection) -> None:
         """Make the open hot transaction's commit wait for durability."""
 

@@ -187,6 +187,26 @@ class PostgreSQLBackend:
             copy_chunks(conn, data)
         return counters
 
+    def lexical_search(
+        self,
+        conn: Connection,
+        collection_id: str,
+        terms: Sequence[str],
+        limit: int,
+        document_ids: Sequence[int] | None,
+    ) -> list[tuple[int, float]]:
+        """The ``lexical_search`` query on the generated ``tsvector`` (migration 0005)."""
+        if not terms or document_ids == []:
+            return []
+        params = {
+            "query": " | ".join(terms),  # words only: the caller keeps \w+ tokens
+            "collection_id": collection_id,
+            "limit": limit,
+            "document_ids": None if document_ids is None else list(document_ids),
+        }
+        rows = conn.exec_driver_sql(QUERIES["lexical_search"], params)
+        return [(int(r.id), float(r.score)) for r in rows]
+
     def make_durable(self, conn: Connection) -> None:
         """The open transaction's COMMIT waits for its WAL flush again (after ASYNC_BEGIN)."""
         conn.exec_driver_sql(SYNC_COMMIT)

@@ -188,3 +188,15 @@ SELECT count(*) FROM pg_locks
  WHERE locktype = 'advisory' AND granted
    AND ((classid::bigint << 32) | objid::bigint) = %(key)s
    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+
+-- name: lexical_search
+-- A collection's chunks that contain any of the query's words (%(query)s: words joined by
+-- '|', stemmed and stripped of stop words by the 'english' configuration of migration
+-- 0005's generated column), best first. %(document_ids)s NULL: every document.
+SELECT c.id, ts_rank(c.text_search, q.query, 1) AS score
+  FROM chunks c, to_tsquery('english'::regconfig, %(query)s) AS q(query)
+ WHERE c.collection_id = %(collection_id)s
+   AND c.text_search @@ q.query
+   AND (%(document_ids)s::bigint[] IS NULL OR c.document_id = ANY(%(document_ids)s::bigint[]))
+ ORDER BY score DESC, c.id
+ LIMIT %(limit)s

@@ -30,6 +30,7 @@ from fileintel.backends.interface import (
     Listener,
     SessionLock,
 )
+from fileintel.backends.sqlite_lexical import lexical_search
 from fileintel.backends.transactions import SQLITE_BEGIN, write_tx
 from fileintel.models import events
 from fileintel.models.clock import db_now
@@ -218,6 +219,17 @@ class SQLiteBackend:
         payload = events.with_counters(outcome.payload, counters)
         self.add_event(conn, payload["type"], outcome.collection_id, payload)
         return counters
+
+    def lexical_search(
+        self,
+        conn: Connection,
+        collection_id: str,
+        terms: Sequence[str],
+        limit: int,
+        document_ids: Sequence[int] | None,
+    ) -> list[tuple[int, float]]:
+        """FTS5 with BM25 (``sqlite_lexical``)."""
+        return lexical_search(conn, collection_id, terms, limit, document_ids)
 
     def make_durable(self, conn: Connection) -> None:
         """Nothing to do: every SQLite commit is synchronous."""

@@ -109,6 +109,7 @@ def process(
             collection.id,
             options=run_options(no_embeddings, no_metadata, force),
             deadline_seconds=app.settings.run_deadline_seconds,
+            default_embedder=app.settings.embedder,
         )
     if as_json and not wait:
         print_json({"collection_id": collection.id, "run_id": run_id, "status": "queued"})

@@ -68,6 +68,7 @@ def ingest(
                 collection_id,
                 options=run_options(no_embeddings, no_metadata, force),
                 deadline_seconds=app.settings.run_deadline_seconds,
+                default_embedder=app.settings.embedder,
             )
     except AlreadyProcessing as busy:
         # An earlier ingest is still running (or was interrupted): follow it rather than
@@ -123,6 +124,7 @@ def retry(app: AppContext, name_or_id: str, wait: bool, as_json: bool) -> int:
             options=options,
             kind=RETRY,
             deadline_seconds=app.settings.run_deadline_seconds,
+            default_embedder=app.settings.embedder,
         )
     if not wait:
         if as_json:

@@ -44,6 +44,7 @@ from fileintel.store.document_work import (
     take_document,
 )
 from fileintel.store.lifecycle import begin_run
+from fileintel.store.reembed import reembed_document
 from fileintel.workers.leases import LeaseKeeper
 
 log = logging.getLogger("fileintel.worker")
@@ -61,7 +62,7 @@ class DocumentWorker:
     def __init__(self, settings: Settings, engine: Engine | None = None):
         self.settings = settings
         self._engine = engine
-        self._embedder: Embedder | None = None
+        self._embedders: dict[str, Embedder] = {}
         self._leases: LeaseKeeper | None = None
 
     @property
@@ -85,12 +86,13 @@ class DocumentWorker:
         if self._leases is not None:
             self._leases.close()
 
-    @property
-    def embedder(self) -> Embedder:
-        """The configured embedder, created on first use (models can be slow to load)."""
-        if self._embedder is None:
-            self._embedder = get_embedder(self.settings.embedder)
-        return self._embedder
+    def embedder(self, options: dict[str, Any]) -> Embedder:
+        """The run's embedder (its ``embedder`` option; runs requested before there was one
+        use the configured one), created on first use (models can be slow to load)."""
+        name = str(options.get("embedder") or self.settings.embedder)
+        if name not in self._embedders:
+            self._embedders[name] = get_embedder(name)
+        return self._embedders[name]
 
     def start_run(self, run_id: str) -> None:
         """Move a queued run to processing and dispatch its documents."""
@@ -121,13 +123,17 @@ class DocumentWorker:
         error: str | None = None
         try:
             with self.leases.holding(claim):
-                result = process_file(
-                    Path(claim.path),
-                    pipeline_options(claim.options),
-                    self.embedder,
-                    media_type=claim.media_type,
-                    sha256=claim.sha256,
-                )
+                embedder = self.embedder(claim.options)
+                if claim.options.get("reembed"):  # the stored chunks, if it has any
+                    result = reembed_document(self.engine, claim.document_id, embedder)
+                if result is None:
+                    result = process_file(
+                        Path(claim.path),
+                        pipeline_options(claim.options),
+                        embedder,
+                        media_type=claim.media_type,
+                        sha256=claim.sha256,
+                    )
         except DocumentError as e:
             error = e.reason
         except Exception as e:
