@@ -247,14 +247,18 @@ def check_i(engine: Engine, expected: dict[str, Expected]) -> Verdict:
 def recovery_table(watches: list[dict[str, Any]]) -> list[str]:
     """Median and worst recovery per fault kind."""
     by_kind: dict[str, list[float]] = defaultdict(list)
+    never: Counter[str] = Counter()
     for w in watches:
         if w["seconds"] is not None:
             by_kind[w["kind"]].append(w["seconds"])
-    lines = [f"{'fault kind':<22} {'n':>3} {'median s':>9} {'worst s':>8}"]
-    for kind in sorted(by_kind):
-        times = by_kind[kind]
+        else:
+            never[w["kind"]] += 1
+    lines = [f"{'fault kind':<22} {'n':>3} {'median s':>9} {'worst s':>8} {'not through':>11}"]
+    for kind in sorted(by_kind.keys() | never.keys()):
+        times = by_kind[kind] or [float("nan")]
         lines.append(
-            f"{kind:<22} {len(times):>3} {statistics.median(times):>9.1f} {max(times):>8.1f}"
+            f"{kind:<22} {len(by_kind[kind]):>3} {statistics.median(times):>9.1f} "
+            f"{max(times):>8.1f} {never[kind]:>11}"
         )
     return lines
 

@@ -89,7 +89,10 @@ IN_FLIGHT = text(
     "WHERE r.status = 'processing' AND (d.state = 'processing' "
     "OR (d.state = 'pending' AND d.dispatched_at IS NOT NULL))"
 )
-STILL_HELD = text("SELECT d.id, d.run_id, d.state FROM documents d WHERE d.id = ANY(:ids)")
+STILL_HELD = text(
+    "SELECT d.id, d.run_id, d.state, r.status AS run_status FROM documents d "
+    "LEFT JOIN runs r ON r.id = d.run_id WHERE d.id = ANY(:ids)"
+)
 
 
 class RecoveryWatcher(threading.Thread):
@@ -131,7 +134,10 @@ class RecoveryWatcher(threading.Thread):
             with self.engine.connect() as conn:
                 rows = conn.execute(STILL_HELD, {"ids": list(watch.remaining)}).all()
             for row in rows:
-                moved_on = row.run_id != watch.documents[int(row.id)]
+                # Superseded, or its run closed (a cancel leaves documents pending).
+                moved_on = (
+                    row.run_id != watch.documents[int(row.id)] or row.run_status != "processing"
+                )
                 if moved_on or row.state in ("done", "failed", "skipped"):
                     watch.remaining.discard(int(row.id))
             watch.remaining &= {int(r.id) for r in rows}

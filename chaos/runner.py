@@ -78,6 +78,7 @@ class Run:
         self.fault_log: list[faults.Fault] = []
         self.collections: list[str] = []
         self.last_submitted = self.t0
+        self.restarted_by_supervisor = 0
 
     def say(self, message: str) -> None:
         elapsed = (dt.datetime.now(dt.UTC) - self.t0).total_seconds()
@@ -153,7 +154,8 @@ class Run:
             self.cli_env,
         )
         kinds = faults.schedule(self.rng)
-        while time.monotonic() < until:
+        # A short run still gets every kind once: the first round always completes.
+        while time.monotonic() < until or len(self.fault_log) < len(faults.KINDS):
             kind = next(kinds)
             if kind == "slow_link":  # earlier faults' leases settle: any expiry now is false
                 time.sleep(faults.QUIET_BEFORE_SLOW)
@@ -163,6 +165,7 @@ class Run:
             watch.ended = fault.ended
             self.fault_log.append(fault)
             self.say(fault.line(self.t0))
+            self.supervise()
             time.sleep(self.rng.uniform(0.5, 2.0))
 
     def wait_for_work(self, timeout: float) -> None:
@@ -176,6 +179,16 @@ class Run:
             except Exception:
                 self.engine.dispose()
             time.sleep(0.2)
+
+    def supervise(self) -> None:
+        """Start again what exited by itself, as a process supervisor would (a process
+        that starts while its host is cut off cannot reach the database, and exits 1)."""
+        for p in self.processes:
+            if not p.running():
+                code = p.proc.returncode if p.proc else None
+                self.say(f"{p.name} exited by itself (exit {code}); started again")
+                self.restarted_by_supervisor += 1
+                p.start()
 
     def quiesce(self) -> None:
         """Heal every link; start every server and process that is down."""
@@ -239,14 +252,28 @@ class Run:
                 ).scalars()
             )
         observer.wait_caught_up(consumer, committed, 60.0)
-        wait_until(
-            lambda: all(w.recovered for w in self.watcher.watches if w.ended),
-            30.0,
-            "the recovery watches",
-        ) if self.watcher.watches else None
+        try:
+            wait_until(
+                lambda: all(w.recovered for w in self.watcher.watches if w.ended),
+                30.0,
+                "the recovery watches",
+            )
+        except RuntimeError as e:  # shown as "not through" in the recovery table
+            self.say(str(e))
         consumer.stop.set()
         self.watcher.stop.set()
-        return self.verdict(consumer, last_fault_end)
+        try:
+            return self.verdict(consumer, last_fault_end)
+        except Exception:
+            self.keep_logs()
+            raise
+
+    def keep_logs(self) -> Path:
+        """Copy the run's logs (not its data) to ``chaos-failure-SEED/``."""
+        keep = Path.cwd() / f"chaos-failure-{self.o.seed}"
+        ignore = shutil.ignore_patterns("pg", "pool", "files", "*-redis")
+        shutil.copytree(self.workdir, keep, ignore=ignore, dirs_exist_ok=True)
+        return keep
 
     def verdict(self, consumer: observer.EventsConsumer, last_fault_end: dt.datetime) -> int:
         logs = [self.workdir / f"{p.name}.log" for p in self.processes if p.kind == "worker"]
@@ -276,14 +303,9 @@ class Run:
         print(f"\ninvariants over {len(self.collections)} collections:")
         print("\n".join(checker.table(verdicts)))
         failed = any(v.violations for v in verdicts)
+        print(f"processes that exited by themselves, started again: {self.restarted_by_supervisor}")
         if failed:
-            keep = Path.cwd() / f"chaos-failure-{self.o.seed}"
-            shutil.copytree(
-                self.workdir,
-                keep,
-                ignore=shutil.ignore_patterns("pg", "pool", "files", "*-redis"),
-                dirs_exist_ok=True,
-            )
+            keep = self.keep_logs()
             print(
                 f"\nFAILED with seed {self.o.seed} (logs in {keep}); rerun: "
                 f'make chaos ARGS="--seed {self.o.seed} --seconds {self.o.seconds:.0f}"'

@@ -1,6 +1,6 @@
 """The chaos suite's short run, and its cleanup: ``python -m chaos`` as a user runs it.
 
-- A short run (about two minutes of faults, each kind about once, 30 collections on two
+- A short run (about two minutes of faults, every kind at least once, 30 collections on two
   hosts) passes: exit 0, every invariant ``ok``, and nothing of it left on the machine.
 - A run stopped by SIGTERM while it is up removes its namespaces, links, servers and folder.
 - What a SIGKILLed run left behind is removed by the next run's start-up.
@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from chaos.cleanup import remove_leftovers
+from chaos.faults import KINDS
 from chaos.naming import PREFIX, alive
 from chaos.runner import missing_prerequisite
 from tests.helpers import wait_for
@@ -83,8 +84,7 @@ def test_a_short_chaos_run_keeps_every_invariant(tmp_path: Path) -> None:
     assert "passed: seed 7, 0 violations" in out
     faults = out.split("\nfaults (seconds from the start):\n", 1)[1].split("\n\n", 1)[0]
     kinds = {line.split()[2] for line in faults.splitlines()[1:]}
-    assert {"worker_sigkill", "postgres_crash", "broker_redis_restart", "host_cut_off"} <= kinds
-    assert len(kinds) >= 10, faults
+    assert kinds == set(KINDS), faults  # every kind at least once, however slow the machine
     assert traces_of(run.pid) == []
 
 
