@@ -26,10 +26,13 @@ DEFAULT_EVENTS_STREAM = "fileintel:events"
 #: The embedder new collections get: a small semantic model shipped inside its wheel.
 DEFAULT_EMBEDDER = "wordllama"
 
-# Named defaults for every interval and horizon (seconds).
-DEFAULT_LEASE_SECONDS = 60.0
-DEFAULT_HEARTBEAT_SECONDS = 15.0
-DEFAULT_SWEEP_INTERVAL_SECONDS = 10.0
+# Named defaults for every interval and horizon (seconds). A dead worker is noticed within
+# lease + sweep interval (17 s); a slow link has five heartbeats before its lease ends.
+DEFAULT_LEASE_SECONDS = 15.0
+DEFAULT_HEARTBEAT_SECONDS = 3.0
+DEFAULT_SWEEP_INTERVAL_SECONDS = 2.0
+#: Silent message loss only: a broker or database restart is detected and re-sent at once
+#: (``sweeper/restarts.py``); a deep queue must not look lost, hence minutes.
 DEFAULT_DISPATCH_TIMEOUT_SECONDS = 120.0
 DEFAULT_RUN_DEADLINE_SECONDS = 6 * 3600.0
 DEFAULT_MAX_DOCUMENT_ATTEMPTS = 3

@@ -174,3 +174,7 @@ class Backend(Protocol):
 
     def lock_holder_exists(self, engine: Engine, name: str) -> bool | None:
         """Whether some process holds ``name`` (None when it cannot be told)."""
+
+    def server_started_at(self, conn: Connection) -> dt.datetime | None:
+        """When the database server last started, if a restart can lose commits that
+        were acknowledged (None where it cannot)."""

@@ -21,6 +21,7 @@ sweeper's leader holds a session advisory lock.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -257,6 +258,11 @@ class PostgreSQLBackend:
         with engine.connect() as conn:
             query = QUERIES["advisory_lock_held"]
             return bool(conn.exec_driver_sql(query, {"key": LOCK_KEYS[name]}).scalar_one())
+
+    def server_started_at(self, conn: Connection) -> dt.datetime | None:
+        """The postmaster's start: claims and finishes commit without the WAL flush."""
+        started = conn.exec_driver_sql(QUERIES["server_started_at"]).scalar_one()
+        return started.astimezone(dt.UTC) if started is not None else None
 
 
 class _PgListener:

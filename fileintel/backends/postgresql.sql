@@ -178,6 +178,11 @@ UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY(%(ids)s)
 SET LOCAL synchronous_commit TO on;
 SELECT pg_logical_emit_message(true, 'fileintel', '')
 
+-- name: server_started_at
+-- When the server (its postmaster) last started: commits made without waiting for the
+-- WAL flush before then may have been lost in a crash.
+SELECT pg_postmaster_start_time()
+
 -- name: try_advisory_lock
 -- The sweeper's leader lock: a session advisory lock, free again when the session ends.
 SELECT pg_try_advisory_lock(%(key)s)

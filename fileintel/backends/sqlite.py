@@ -10,6 +10,7 @@ the driver's ``executemany``.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -267,6 +268,10 @@ class SQLiteBackend:
 
     def lock_holder_exists(self, engine: Engine, name: str) -> bool | None:
         """Cannot be told without taking the lock."""
+        return None
+
+    def server_started_at(self, conn: Connection) -> dt.datetime | None:
+        """An embedded file has no server, and its commits are durable when acknowledged."""
         return None
 
 
