@@ -56,6 +56,7 @@ def _register_commands() -> None:
         outbox,
         processing,
         relay,
+        removal,
         runs,
         search,
         watch,
@@ -66,7 +67,7 @@ def _register_commands() -> None:
     for module in (outbox, relay, processing, search, operations):
         for command in module.COMMANDS:
             cli.add_command(command)
-    for command in (*processing.COLLECTION_COMMANDS, watch.watch):
+    for command in (*processing.COLLECTION_COMMANDS, *removal.COLLECTION_COMMANDS, watch.watch):
         collections.collections.add_command(command)
 
 

@@ -45,20 +45,16 @@ def create(app: AppContext, name: str, description: str | None, as_json: bool) -
 @pass_app
 def add(app: AppContext, name_or_id: str, paths: tuple[str, ...], as_json: bool) -> None:
     """Register files and directories (recursively) as documents of a collection."""
-    facts = docs_store.scan_paths(paths)
+    scan = docs_store.scan_paths(paths)
     with write_tx(app.engine) as conn:
         collection = store.find_collection(conn, name_or_id)
-        result = docs_store.register_documents(conn, collection.id, facts)
+        result = docs_store.register_scan(conn, collection.id, scan)
     if as_json:
         print_json(result.as_dict())
         return
-    click.echo(
-        f"{collection.name}: added {len(result.added)}, updated {len(result.updated)}, "
-        f"unchanged {len(result.unchanged)}, same content as another document "
-        f"{len(result.duplicates)}"
-    )
-    for path, existing in result.duplicates:
-        click.echo(f"  not added: {path} has the same content as {existing}")
+    click.echo(result.summary(collection.name))
+    for line in result.detail_lines():
+        click.echo(line)
 
 
 @collections.command("list")

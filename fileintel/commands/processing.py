@@ -16,8 +16,9 @@ from fileintel.db import write_tx
 from fileintel.errors import AlreadyProcessing, InputError, NotFound
 from fileintel.pipeline import PipelineOptions
 from fileintel.store import collections as store
-from fileintel.store.documents import register_documents, scan_paths
+from fileintel.store.documents import register_scan, scan_paths
 from fileintel.store.lifecycle import cancel_run
+from fileintel.store.removal import remove_missing
 from fileintel.store.runs import RETRY, request_processing
 
 
@@ -33,6 +34,9 @@ def run_options(no_embeddings: bool, no_metadata: bool, force: bool) -> dict[str
 @click.option("--no-embeddings", is_flag=True, help="Do not compute embeddings.")
 @click.option("--no-metadata", is_flag=True, help="Do not extract document metadata.")
 @click.option("--force", is_flag=True, help="Reprocess documents even if unchanged.")
+@click.option(
+    "--sync", is_flag=True, help="Remove documents under PATHS whose file is gone from disk."
+)
 @JSON_OPTION
 @pass_app
 def ingest(
@@ -42,23 +46,32 @@ def ingest(
     no_embeddings: bool,
     no_metadata: bool,
     force: bool,
+    sync: bool,
     as_json: bool,
 ) -> int:
     """Add PATHS to a collection, process it, follow progress and summarise.
 
     Exit code: 0 completed, 3 completed with errors, 1 failed or cancelled.
     """
-    facts = scan_paths(paths)
+    scan = scan_paths(paths)
     with write_tx(app.engine) as conn:
         try:
             collection_id = store.find_collection(conn, name).id
         except NotFound:
             collection_id = store.create_collection(conn, name)
-        added = register_documents(conn, collection_id, facts)
-    summary = (
-        f"{name}: {len(added.added)} added, {len(added.updated)} updated, "
-        f"{len(added.unchanged)} unchanged, {len(added.duplicates)} duplicates"
-    )
+        removed = (
+            remove_missing(
+                conn, collection_id, paths, why="files gone from disk, --sync", actor="cli"
+            )
+            if sync
+            else None
+        )
+        added = register_scan(conn, collection_id, scan)
+    summary = added.summary(name)
+    if removed is not None:
+        summary += f", {len(removed.paths)} removed (gone from disk)"
+    for line in added.detail_lines():
+        click.echo(line, err=True)
     try:
         with write_tx(app.engine) as conn:
             run_id = request_processing(
