@@ -15,7 +15,9 @@ import traceback
 from collections.abc import Sequence
 
 import click
+from sqlalchemy.exc import DBAPIError
 
+from fileintel.backends.diagnosis import one_line as database_problem
 from fileintel.commands.common import EXIT_ERROR, EXIT_USAGE, AppContext
 from fileintel.config import URL_VARIABLES, load_settings, redact, url_secrets
 from fileintel.errors import FileIntelError
@@ -108,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             click.echo(redact(traceback.format_exc(), secrets), err=True, nl=False)
         click.echo(redact(f"error: {e}", secrets), err=True)
+        return EXIT_ERROR
+    except DBAPIError as e:  # the database itself: its cause in one line
+        if debug:
+            click.echo(redact(traceback.format_exc(), secrets), err=True, nl=False)
+        click.echo(redact(f"error: {database_problem(e)}", secrets), err=True)
         return EXIT_ERROR
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

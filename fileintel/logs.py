@@ -85,6 +85,19 @@ def configure_logging(
     root.handlers[:] = [*kept, handler]
     root.setLevel(level.upper() if isinstance(level, str) else level)
     logging.getLogger("dramatiq").setLevel(logging.WARNING)
+    executors = logging.getLogger("apscheduler.executors.default")  # its job lines
+    if not any(isinstance(f, _DemoteToDebug) for f in executors.filters):
+        executors.addFilter(_DemoteToDebug())
+
+
+class _DemoteToDebug(logging.Filter):
+    """APScheduler's "Running job …" / "… executed successfully", twice every sweep
+    interval, are debug lines: demoted, and dropped unless the root logger shows debug."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.INFO:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(record.levelno)
 
 
 class _RedactingStderr(logging.Handler):

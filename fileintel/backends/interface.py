@@ -107,6 +107,10 @@ class Backend(Protocol):
     def make_engine(self, url: str) -> Engine:
         """An engine with this database's connection settings."""
 
+    def missing_database(self, url: str) -> str | None:
+        """Why the database at ``url`` is known not to exist, without creating it (a SQLite
+        file that is not there); None when it may exist (a server answers for itself)."""
+
     def hot_tx(self, engine: Engine) -> AbstractContextManager[Connection]:
         """The transaction of a hot path (a claim, a finish, a relay pass)."""
 

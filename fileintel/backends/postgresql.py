@@ -78,6 +78,10 @@ class PostgreSQLBackend:
 
     name = "postgresql"
 
+    def missing_database(self, url: str) -> str | None:
+        """The server says so itself when it is asked (translated by ``diagnosis``)."""
+        return None
+
     def make_engine(self, url: str) -> Engine:
         """A pool without pre-ping (a round trip per transaction): a dropped connection
         fails one transaction, is invalidated, and the daemons retry their pass."""

@@ -54,6 +54,13 @@ class SQLiteBackend:
 
     name = "sqlite"
 
+    def missing_database(self, url: str) -> str | None:
+        """A read must not leave an empty file behind where none was (connecting makes one)."""
+        path = url.removeprefix("sqlite:///")
+        if not path or path == ":memory:" or Path(path).expanduser().exists():
+            return None
+        return f"no database file at {path}; create it with 'fileintel db upgrade'"
+
     def make_engine(self, url: str) -> Engine:
         """WAL, a busy timeout, foreign keys, and BEGIN sent by us (IMMEDIATE for writes)."""
         path = url.removeprefix("sqlite:///")

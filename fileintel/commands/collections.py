@@ -12,6 +12,7 @@ from fileintel.commands.render import (
     render_status,
 )
 from fileintel.db import read_tx, write_tx
+from fileintel.models.states import CollectionStatus, DocumentState
 from fileintel.store import collections as store
 from fileintel.store import documents as docs_store
 from fileintel.store.runs import request_processing
@@ -58,7 +59,13 @@ def add(app: AppContext, name_or_id: str, paths: tuple[str, ...], as_json: bool)
 
 
 @collections.command("list")
-@click.option("--status", "status_filter", default=None, help="Only collections in this status.")
+@click.option(
+    "--status",
+    "status_filter",
+    type=click.Choice([s.value for s in CollectionStatus]),
+    default=None,
+    help="Only collections in this status.",
+)
 @click.option("--stuck", is_flag=True, help="Only collections with warnings.")
 @JSON_OPTION
 @pass_app
@@ -111,7 +118,12 @@ def history_(app: AppContext, name_or_id: str, as_json: bool) -> None:
 
 @collections.command()
 @click.argument("name_or_id")
-@click.option("--state", default=None, help="Only documents in this state.")
+@click.option(
+    "--state",
+    type=click.Choice([s.value for s in DocumentState]),
+    default=None,
+    help="Only documents in this state.",
+)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many.")
 @JSON_OPTION
 @pass_app

@@ -11,8 +11,10 @@ import click
 from sqlalchemy import Engine
 
 from fileintel.config import Settings
-from fileintel.db import get_engine
+from fileintel.db import get_engine, missing_database
+from fileintel.errors import DatabaseError
 from fileintel.models.states import CollectionStatus
+from fileintel.pipeline.embedding import check_embedder
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
@@ -36,10 +38,18 @@ class AppContext:
         if self._engine is None:
             from fileintel.migrate import require_head
 
+            missing = missing_database(self.settings.database_url)
+            if missing is not None:
+                raise DatabaseError(missing)
             engine = get_engine(self.settings.database_url)
             require_head(engine)
             self._engine = engine
         return self._engine
+
+    def require_embedder(self) -> None:
+        """Fail now, in one line, if FILEINTEL_EMBEDDER cannot work (before any document
+        is claimed and failed for it)."""
+        check_embedder(self.settings.embedder)
 
 
 pass_app = click.make_pass_decorator(AppContext)

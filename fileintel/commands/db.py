@@ -8,7 +8,7 @@ from sqlalchemy.exc import OperationalError
 from fileintel import migrate
 from fileintel.commands.common import AppContext, pass_app, print_json
 from fileintel.config import mask_url, redact
-from fileintel.db import get_engine
+from fileintel.db import get_engine, missing_database
 from fileintel.errors import DatabaseError
 
 
@@ -34,7 +34,8 @@ def upgrade(app: AppContext, revision: str) -> None:
         migrate.upgrade(app.settings.database_url, revision)
     except OperationalError as e:
         raise DatabaseError(f"cannot migrate {_safe_url(app)}: {_reason(app, e)}") from e
-    click.echo(f"database {_safe_url(app)} is at revision {migrate.head_revision()}")
+    engine = get_engine(app.settings.database_url)
+    click.echo(f"database {_safe_url(app)} is at revision {migrate.current_revision(engine)}")
 
 
 @db.command()
@@ -42,6 +43,9 @@ def upgrade(app: AppContext, revision: str) -> None:
 @pass_app
 def current(app: AppContext, as_json: bool) -> None:
     """Show the database's schema revision and whether it is the newest."""
+    missing = missing_database(app.settings.database_url)
+    if missing is not None:
+        raise DatabaseError(missing)
     engine = get_engine(app.settings.database_url)
     try:
         revision = migrate.current_revision(engine)

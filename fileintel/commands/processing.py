@@ -53,6 +53,8 @@ def ingest(
 
     Exit code: 0 completed, 3 completed with errors, 1 failed or cancelled.
     """
+    if app.settings.is_embedded_broker:  # this process runs the workers
+        app.require_embedder()
     scan = scan_paths(paths)
     with write_tx(app.engine) as conn:
         try:
@@ -201,6 +203,7 @@ def worker(
             "cannot reach it. Use 'fileintel run', or set a redis:// or amqp:// URL"
         )
     app.engine  # noqa: B018 - fail now, in one line, if the database is not migrated
+    app.require_embedder()
     env = {
         **os.environ,
         "FILEINTEL_DATABASE_URL": app.settings.database_url,
@@ -237,6 +240,7 @@ def run_embedded(app: AppContext, threads: int) -> None:
         )
     configure_logging(app.settings.log_format, app.settings.log_level, secrets=app.settings.secrets)
     app.engine  # noqa: B018 - check the schema before starting threads
+    app.require_embedder()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

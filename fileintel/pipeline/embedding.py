@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import zlib
 from collections.abc import Sequence
@@ -173,6 +174,26 @@ def _normalise(matrix: np.ndarray) -> np.ndarray:
 
 
 _default: HashingEmbedder | None = None
+
+
+def check_embedder(name: str | None) -> None:
+    """Raise ConfigurationError, naming FILEINTEL_EMBEDDER, unless ``name`` is well formed
+    and its package is installed; loads no model (that can take minutes), so processes can
+    call it at start-up instead of failing every document."""
+    spec = (name or "hashing").strip()
+    try:
+        if spec.startswith(_ST_PREFIX):
+            if not spec[len(_ST_PREFIX) :].strip():
+                raise ConfigurationError("embedder 'sentence-transformers:' needs a model name")
+            if importlib.util.find_spec("sentence_transformers") is None:
+                raise ConfigurationError(
+                    f"embedder {spec!r} needs the sentence-transformers package; install "
+                    "it with: pip install 'fileintel[sentence-transformers]'"
+                )
+        else:
+            get_embedder(spec)
+    except ConfigurationError as e:
+        raise ConfigurationError(f"FILEINTEL_EMBEDDER: {e}") from None
 
 
 def get_embedder(name: str | None = None) -> Embedder:

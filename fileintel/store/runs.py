@@ -20,6 +20,7 @@ from fileintel.messaging import RUNS_QUEUE, START_RUN_ACTOR
 from fileintel.models.events import counters, iso
 from fileintel.models.states import CollectionStatus, DocumentState, RunStatus
 from fileintel.models.tables import collections_t, documents_t, runs_t
+from fileintel.store.collections import as_uuid
 from fileintel.store.outbox_rows import add_dispatch
 from fileintel.store.transitions import Transition, transition
 
@@ -53,10 +54,14 @@ def request_processing(
     if found.status in (CollectionStatus.QUEUED, CollectionStatus.PROCESSING):
         raise AlreadyProcessing(collection_id, found.name, found.status, found.current_run_id)
     count = found.documents_failed if kind == RETRY else found.documents_total
-    if count == 0:
-        what = "no failed documents to retry" if kind == RETRY else "no documents"
+    if count == 0 and kind == RETRY and found.documents_total > 0:
         raise InputError(
-            f"collection '{found.name}' has {what}; add files with "
+            f"collection '{found.name}' has no failed documents to retry; to process its "
+            f"documents run 'fileintel collections process {found.name}'"
+        )
+    if count == 0:
+        raise InputError(
+            f"collection '{found.name}' has no documents; add files with "
             f"'fileintel collections add {found.name} PATH...'"
         )
     run_id = str(uuid.uuid4())
@@ -154,7 +159,8 @@ def _reset_documents(conn: Connection, collection_id: str, run_id: str, kind: st
 
 def get_run(conn: Connection, run_id: str) -> Row[tuple[object, ...]]:
     """The run with this id; NotFound names it and says where to look."""
-    row = conn.execute(select(runs_t).where(runs_t.c.id == run_id.strip())).one_or_none()
+    wanted = as_uuid(run_id) or run_id.strip()  # ids are case-insensitive
+    row = conn.execute(select(runs_t).where(runs_t.c.id == wanted)).one_or_none()
     if row is None:
         raise NotFound(
             f"no run with id '{run_id}'; a collection's runs are listed by "
@@ -172,6 +178,7 @@ def run_view(conn: Connection, run_id: str) -> dict[str, Any]:
     ).one()
     return {
         "id": run.id,
+        "run_id": run.id,  # the key process, ingest and status use for it
         "collection_id": run.collection_id,
         "collection_name": coll.name,
         "collection_status": coll.status,

@@ -16,6 +16,7 @@ from fileintel.logs import configure_logging
 from fileintel.messaging.broker import build_broker
 from fileintel.metrics import count_commits
 from fileintel.metrics_server import serve
+from fileintel.pipeline.embedding import check_embedder
 from fileintel.workers.actors import DocumentWorker, register_actors
 from fileintel.workers.middleware import WorkerHeartbeat
 
@@ -27,6 +28,7 @@ SWITCH_INTERVAL_SECONDS = 0.05
 
 sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
 settings = load_settings()
+check_embedder(settings.embedder)  # one error at start-up, not one per document
 configure_logging(
     settings.log_format, settings.log_level, replace_all=True, secrets=settings.secrets
 )
