@@ -9,6 +9,8 @@ known cause is recognised here, at the database boundary, so the CLI prints one 
 from __future__ import annotations
 
 import re
+import threading
+import time
 from dataclasses import dataclass
 
 from sqlalchemy.exc import DBAPIError
@@ -24,7 +26,7 @@ class Diagnosis:
     @property
     def repeats(self) -> bool:
         """True when trying again cannot help until someone acts (not one document's fault)."""
-        return self.code in ("disk_full", "damaged", "read_only")
+        return self.code in ("disk_full", "io_error", "damaged", "read_only")
 
 
 #: (code, pattern on the driver's message, what to say); the first match wins.
@@ -34,6 +36,13 @@ _CAUSES: tuple[tuple[str, re.Pattern[str], str], ...] = (
         re.compile(r"database or disk is full|No space left on device|could not extend file"),
         "the database's disk is full; free space (nothing committed was lost) and run the "
         "command again",
+    ),
+    (
+        "io_error",
+        re.compile(r"disk I/O error"),
+        "the database could not write to its disk (disk I/O error): is the disk full or "
+        "failing? free space or check it (nothing committed was lost), then run the command "
+        "again",
     ),
     (
         "damaged",
@@ -100,3 +109,36 @@ def one_line(error: DBAPIError) -> str:
         return found.message
     first = (str(error.orig).strip().splitlines() or [type(error.orig).__name__])[0]
     return "database error: " + _BACKGROUND.sub("", first)
+
+
+# --- what this process knows: its writes keep failing for a cause that repeats -----------
+
+#: Failures further apart than this are not one streak (the cause was mended in between).
+STREAK_GAP_SECONDS = 15.0
+
+_streak: tuple[Diagnosis, float, float] | None = None  # (cause, first, latest)
+_streak_lock = threading.Lock()
+
+
+def note_unusable(found: Diagnosis) -> None:
+    """Record a write that failed for a cause that repeats."""
+    global _streak
+    now = time.monotonic()
+    with _streak_lock:
+        if _streak is None or _streak[0] != found or now - _streak[2] > STREAK_GAP_SECONDS:
+            _streak = (found, now, now)
+        else:
+            _streak = (found, _streak[1], now)
+
+
+def unusable_for(seconds: float) -> Diagnosis | None:
+    """The cause, when this process's writes have kept failing for it for ``seconds``.
+
+    Not reset by a write that succeeds: on a full disk a small update in place still fits
+    while every insert fails, so only a quiet gap ends a streak.
+    """
+    now = time.monotonic()
+    with _streak_lock:
+        if _streak is None or now - _streak[2] > STREAK_GAP_SECONDS:
+            return None
+        return _streak[0] if now - _streak[1] >= seconds else None
