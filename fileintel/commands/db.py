@@ -43,14 +43,13 @@ def upgrade(app: AppContext, revision: str) -> None:
 @pass_app
 def current(app: AppContext, as_json: bool) -> None:
     """Show the database's schema revision and whether it is the newest."""
-    missing = missing_database(app.settings.database_url)
-    if missing is not None:
-        raise DatabaseError(missing)
-    engine = get_engine(app.settings.database_url)
-    try:
-        revision = migrate.current_revision(engine)
-    except OperationalError as e:
-        raise DatabaseError(f"cannot reach {_safe_url(app)}: {_reason(app, e)}") from e
+    revision: str | None = None
+    if missing_database(app.settings.database_url) is None:  # a missing file: not initialised
+        engine = get_engine(app.settings.database_url)  # (connecting would create it)
+        try:
+            revision = migrate.current_revision(engine)
+        except OperationalError as e:
+            raise DatabaseError(f"cannot reach {_safe_url(app)}: {_reason(app, e)}") from e
     head = migrate.head_revision()
     if as_json:
         print_json({"current": revision, "head": head, "up_to_date": revision == head})

@@ -87,10 +87,11 @@ def test_a_missing_sqlite_file_is_named_and_not_created(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     url = f"sqlite:///{tmp_path / 'nowhere.db'}"
-    for argv in (["collections", "list"], ["db", "current"], ["runs", "show", "x"]):
-        _run(capsys, "--database-url", url, *argv).assert_one_line_error(
-            "no database file at", "fileintel db upgrade"
-        )
+    for argv in (["collections", "list"], ["runs", "show", "x"], ["doctor"]):
+        done = _run(capsys, "--database-url", url, *argv)
+        assert done.code == 1 and "no database file at" in (done.err + done.out), done
+    current = _run(capsys, "--database-url", url, "db", "current")
+    assert current.code == 0 and "revision (none)" in current.out
     assert not (tmp_path / "nowhere.db").exists()
 
 
