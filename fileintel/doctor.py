@@ -15,6 +15,7 @@ from fileintel.backends import backend_for_url
 from fileintel.backends.diagnosis import diagnose
 from fileintel.config import Settings, mask_url, redact
 from fileintel.db import get_engine, missing_database, read_tx
+from fileintel.store.status import list_collections
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,6 @@ def _events(settings: Settings) -> Check:
 
 def _with_db(engine: Engine, settings: Settings) -> list[Check]:
     from fileintel.store.liveness import OUTBOX_LAG_WARNING_SECONDS, gather
-    from fileintel.store.status import list_collections
     from fileintel.sweeper.leader import lock_holder_exists
 
     with read_tx(engine) as conn:
