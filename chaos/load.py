@@ -24,7 +24,7 @@ from fileintel.db import write_tx
 from fileintel.errors import DocumentError, InputError
 from fileintel.pipeline import PipelineOptions, process_file
 from fileintel.store.collections import create_collection
-from fileintel.store.documents import register_documents, scan_paths
+from fileintel.store.documents import register_scan, scan_paths
 from fileintel.store.runs import request_processing
 
 log = logging.getLogger("chaos")
@@ -152,7 +152,7 @@ def submit(engine: Engine, name: str, folder: Path, retry_for: float = 120.0) ->
         try:
             with write_tx(engine) as conn:
                 cid = create_collection(conn, name, actor="chaos")
-                register_documents(conn, cid, facts)
+                register_scan(conn, cid, facts)
                 request_processing(
                     conn,
                     cid,

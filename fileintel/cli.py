@@ -21,7 +21,9 @@ import traceback
 from collections.abc import Sequence
 
 import click
+from sqlalchemy.exc import DBAPIError
 
+from fileintel.backends.diagnosis import one_line as database_problem
 from fileintel.commands.invocation import EXIT_ERROR, EXIT_USAGE, GlobalOptions
 from fileintel.commands.lazy import LazyCommand, LazyGroup
 from fileintel.config import URL_VARIABLES, load_settings, redact, url_secrets
@@ -78,6 +80,14 @@ COMMANDS: dict[str, LazyCommand] = {
 
 #: The subcommands of ``fileintel collections``, by name.
 COLLECTION_COMMANDS: dict[str, LazyCommand] = {
+    "delete": LazyCommand(
+        "fileintel.commands.removal:delete",
+        "Delete a collection with its documents, chunks, runs and history (asks unless --yes).",
+    ),
+    "remove": LazyCommand(
+        "fileintel.commands.removal:remove",
+        "Remove documents (files, or everything under directories) from a collection.",
+    ),
     "reembed": LazyCommand(
         "fileintel.commands.reembed:reembed",
         "Embed the stored chunks of a collection again (a new run: status, history, events).",
@@ -187,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             click.echo(redact(traceback.format_exc(), secrets), err=True, nl=False)
         click.echo(redact(f"error: {e}", secrets), err=True)
+        return EXIT_ERROR
+    except DBAPIError as e:  # the database itself: its cause in one line
+        if debug:
+            click.echo(redact(traceback.format_exc(), secrets), err=True, nl=False)
+        click.echo(redact(f"error: {database_problem(e)}", secrets), err=True)
         return EXIT_ERROR
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

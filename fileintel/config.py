@@ -10,6 +10,7 @@ driver's message goes through ``redact``, so no configured password ever reaches
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import math
 import os
 import re
@@ -386,3 +387,21 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
     _validate(settings)
     return settings
+
+
+def check_embedder(name: str) -> None:
+    """Raise ConfigurationError, naming FILEINTEL_EMBEDDER, unless ``name`` is well formed
+    and its package is installed. Loads no model, so a process calls it at start-up instead
+    of failing every document."""
+    try:
+        spec = parse_embedder(name)
+    except ValueError as e:
+        raise ConfigurationError(f"FILEINTEL_EMBEDDER: {e}") from None
+    package = {"wordllama": "wordllama", "sentence-transformers": "sentence_transformers"}
+    needed = package.get(spec.kind)
+    if needed and importlib.util.find_spec(needed) is None:
+        extra = " 'fileintel[sentence-transformers]'" if spec.kind != "wordllama" else " wordllama"
+        raise ConfigurationError(
+            f"FILEINTEL_EMBEDDER: {name!r} needs the {needed} package; install it with: "
+            f"pip install{extra}"
+        )

@@ -107,6 +107,16 @@ class Backend(Protocol):
     def make_engine(self, url: str) -> Engine:
         """An engine with this database's connection settings."""
 
+    def integrity_problems(self, conn: Connection) -> list[str]:
+        """What a quick check of the database's own structure finds wrong (empty: nothing)."""
+
+    def storage_problem(self, conn: Connection) -> str | None:
+        """Why the database cannot grow now, when this client can tell (its disk is full)."""
+
+    def missing_database(self, url: str) -> str | None:
+        """Why the database at ``url`` is known not to exist, without creating it (a SQLite
+        file that is not there); None when it may exist (a server answers for itself)."""
+
     def hot_tx(self, engine: Engine) -> AbstractContextManager[Connection]:
         """The transaction of a hot path (a claim, a finish, a relay pass)."""
 

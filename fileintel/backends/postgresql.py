@@ -79,6 +79,20 @@ class PostgreSQLBackend:
 
     name = "postgresql"
 
+    def integrity_problems(self, conn: Connection) -> list[str]:
+        """None checked here: PostgreSQL verifies each page as it reads it (and checksums
+        when the cluster has them) and reports a damaged one as the error of that read."""
+        return []
+
+    def storage_problem(self, conn: Connection) -> str | None:
+        """The server's disk is out of a client's sight; a full one shows as the errors of
+        writes (``diagnosis``: disk_full)."""
+        return None
+
+    def missing_database(self, url: str) -> str | None:
+        """The server says so itself when it is asked (translated by ``diagnosis``)."""
+        return None
+
     def make_engine(self, url: str) -> Engine:
         """A pool without pre-ping (a round trip per transaction): a dropped connection
         fails one transaction, is invalidated, and the daemons retry their pass."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -40,6 +41,9 @@ from fileintel.models.tables import collections_t, outbox_t
 
 #: How long a writer waits for the write lock before "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: Below this much free space where the database file lives, writes are about to fail
+#: ("database or disk is full"): a status warning and a doctor line say so beforehand.
+MIN_FREE_BYTES = 1024 * 1024
 
 
 @compiles(db_now, "sqlite")
@@ -56,6 +60,34 @@ class SQLiteBackend:
     """Statements for the embedded SQLite file."""
 
     name = "sqlite"
+
+    def integrity_problems(self, conn: Connection) -> list[str]:
+        """``PRAGMA quick_check``: every page and index entry readable and well formed
+        (O(N), without the cross-checks of ``integrity_check``)."""
+        rows = [str(r[0]) for r in conn.exec_driver_sql("PRAGMA quick_check(20)")]
+        return [] if rows == ["ok"] else rows
+
+    def storage_problem(self, conn: Connection) -> str | None:
+        """The file system holding the database file (and its WAL) has less than
+        ``MIN_FREE_BYTES`` left for this user."""
+        path = conn.engine.url.database
+        if not path or path == ":memory:":
+            return None
+        try:
+            fs = os.statvfs(Path(path).expanduser().parent)
+        except OSError:
+            return None
+        free = fs.f_bavail * fs.f_frsize
+        if free >= MIN_FREE_BYTES:
+            return None
+        return f"the database's disk is full ({free // 1024} KiB free for {path})"
+
+    def missing_database(self, url: str) -> str | None:
+        """A read must not leave an empty file behind where none was (connecting makes one)."""
+        path = url.removeprefix("sqlite:///")
+        if not path or path == ":memory:" or Path(path).expanduser().exists():
+            return None
+        return f"no database file at {path}; create it with 'fileintel db upgrade'"
 
     def make_engine(self, url: str) -> Engine:
         """WAL, a busy timeout, foreign keys, and BEGIN sent by us (IMMEDIATE for writes)."""

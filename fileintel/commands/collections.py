@@ -12,6 +12,7 @@ from fileintel.commands.common import JSON_OPTION, AppContext, pass_app, print_j
 from fileintel.commands.follow_run import follow_until_terminal
 from fileintel.commands.processing import run_options
 from fileintel.db import read_tx, write_tx
+from fileintel.models.states import DocumentState
 from fileintel.store import collections as store
 from fileintel.store import documents as docs_store
 from fileintel.store.runs import request_processing
@@ -39,25 +40,26 @@ def create(app: AppContext, name: str, description: str | None, as_json: bool) -
 @pass_app
 def add(app: AppContext, name_or_id: str, paths: tuple[str, ...], as_json: bool) -> None:
     """Register files and directories (recursively) as documents of a collection."""
-    facts = docs_store.scan_paths(paths)
+    scan = docs_store.scan_paths(paths)
     with write_tx(app.engine) as conn:
         collection = store.find_collection(conn, name_or_id)
-        result = docs_store.register_documents(conn, collection.id, facts)
+        result = docs_store.register_scan(conn, collection.id, scan)
     if as_json:
         print_json(result.as_dict())
         return
-    click.echo(
-        f"{collection.name}: added {len(result.added)}, updated {len(result.updated)}, "
-        f"unchanged {len(result.unchanged)}, same content as another document "
-        f"{len(result.duplicates)}"
-    )
-    for path, existing in result.duplicates:
-        click.echo(f"  not added: {path} has the same content as {existing}")
+    click.echo(result.summary(collection.name))
+    for line in result.detail_lines():
+        click.echo(line)
 
 
 @click.command()
 @click.argument("name_or_id")
-@click.option("--state", default=None, help="Only documents in this state.")
+@click.option(
+    "--state",
+    type=click.Choice([s.value for s in DocumentState]),
+    default=None,
+    help="Only documents in this state.",
+)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many.")
 @JSON_OPTION
 @pass_app

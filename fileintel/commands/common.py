@@ -18,8 +18,9 @@ from fileintel.commands.invocation import (
     EXIT_OK,
     GlobalOptions,
 )
-from fileintel.config import Settings
-from fileintel.db import get_engine
+from fileintel.config import Settings, check_embedder
+from fileintel.db import get_engine, missing_database
+from fileintel.errors import DatabaseError
 from fileintel.migrate import require_head
 from fileintel.models.states import CollectionStatus
 
@@ -45,10 +46,18 @@ class AppContext:
     def engine(self) -> Engine:
         """The engine on the configured database, checked to be migrated to head."""
         if self._engine is None:
+            missing = missing_database(self.settings.database_url)
+            if missing is not None:
+                raise DatabaseError(missing)
             engine = get_engine(self.settings.database_url)
             require_head(engine)
             self._engine = engine
         return self._engine
+
+    def require_embedder(self) -> None:
+        """Fail now, in one line, if FILEINTEL_EMBEDDER cannot work (before any document
+        is claimed and failed for it)."""
+        check_embedder(self.settings.embedder)
 
 
 def app_context(ctx: click.Context) -> AppContext:

@@ -18,8 +18,9 @@ from fileintel.logs import configure_logging
 from fileintel.pipeline import PipelineOptions
 from fileintel.runtime import EmbeddedRuntime
 from fileintel.store import collections as store
-from fileintel.store.documents import register_documents, scan_paths
+from fileintel.store.documents import register_scan, scan_paths
 from fileintel.store.lifecycle import cancel_run
+from fileintel.store.removal import remove_missing
 from fileintel.store.runs import RETRY, get_run, request_processing
 
 
@@ -35,6 +36,9 @@ def run_options(no_embeddings: bool, no_metadata: bool, force: bool) -> dict[str
 @click.option("--no-embeddings", is_flag=True, help="Do not compute embeddings.")
 @click.option("--no-metadata", is_flag=True, help="Do not extract document metadata.")
 @click.option("--force", is_flag=True, help="Reprocess documents even if unchanged.")
+@click.option(
+    "--sync", is_flag=True, help="Remove documents under PATHS whose file is gone from disk."
+)
 @JSON_OPTION
 @pass_app
 def ingest(
@@ -44,23 +48,34 @@ def ingest(
     no_embeddings: bool,
     no_metadata: bool,
     force: bool,
+    sync: bool,
     as_json: bool,
 ) -> int:
     """Add PATHS to a collection, process it, follow progress and summarise.
 
     Exit code: 0 completed, 3 completed with errors, 1 failed or cancelled.
     """
-    facts = scan_paths(paths)
+    if app.settings.is_embedded_broker:  # this process runs the workers
+        app.require_embedder()
+    scan = scan_paths(paths)
     with write_tx(app.engine) as conn:
         try:
             collection_id = store.find_collection(conn, name).id
         except NotFound:
             collection_id = store.create_collection(conn, name)
-        added = register_documents(conn, collection_id, facts)
-    summary = (
-        f"{name}: {len(added.added)} added, {len(added.updated)} updated, "
-        f"{len(added.unchanged)} unchanged, {len(added.duplicates)} duplicates"
-    )
+        removed = (
+            remove_missing(
+                conn, collection_id, paths, why="files gone from disk, --sync", actor="cli"
+            )
+            if sync
+            else None
+        )
+        added = register_scan(conn, collection_id, scan)
+    summary = added.summary(name)
+    if removed is not None:
+        summary += f", {len(removed.paths)} removed (gone from disk)"
+    for line in added.detail_lines():
+        click.echo(line, err=True)
     try:
         with write_tx(app.engine) as conn:
             run_id = request_processing(
@@ -190,6 +205,7 @@ def worker(
             "cannot reach it. Use 'fileintel run', or set a redis:// or amqp:// URL"
         )
     app.engine  # noqa: B018 - fail now, in one line, if the database is not migrated
+    app.require_embedder()
     env = {
         **os.environ,
         "FILEINTEL_DATABASE_URL": app.settings.database_url,
@@ -223,6 +239,7 @@ def run_embedded(app: AppContext, threads: int) -> None:
         )
     configure_logging(app.settings.log_format, app.settings.log_level, secrets=app.settings.secrets)
     app.engine  # noqa: B018 - check the schema before starting threads
+    app.require_embedder()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -18,13 +18,20 @@ from fileintel.commands.render import (
     render_status,
 )
 from fileintel.db import read_tx
+from fileintel.models.states import CollectionStatus
 from fileintel.store import collections as store
 from fileintel.store.explain import explain as explain_view
 from fileintel.store.status import collection_status, history, list_collections
 
 
 @click.command("list")
-@click.option("--status", "status_filter", default=None, help="Only collections in this status.")
+@click.option(
+    "--status",
+    "status_filter",
+    type=click.Choice([s.value for s in CollectionStatus]),
+    default=None,
+    help="Only collections in this status.",
+)
 @click.option("--stuck", is_flag=True, help="Only collections with warnings.")
 @JSON_OPTION
 @pass_app

@@ -105,7 +105,7 @@ def process_file(
     extracted = extract(path, media_type)
     chunks = chunk_text(extracted.text, options.chunk_size, options.chunk_overlap)
     if not chunks:
-        raise DocumentError("file is empty", str(path))
+        raise DocumentError("no text content", str(path))
     embeddings: np.ndarray | None = None
     model_name: str | None = None
     if options.embeddings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -15,6 +16,12 @@ from fileintel.errors import DocumentError
 from fileintel.pipeline.media import SUPPORTED_MEDIA_TYPES, detect_media_type
 
 MB = 1024 * 1024
+
+# pypdf logs what it repairs ("EOF marker not found") as warnings; without a handler of its
+# own they reached the terminal raw. They go to FileIntel's log (the root handlers that
+# logs.configure_logging installs), or nowhere when a command configured none: the
+# document's outcome already says what was wrong.
+logging.getLogger("pypdf").addHandler(logging.NullHandler())
 
 # Preferred answers when the charset detector finds several equally good encodings: Western
 # text is by far the most common case and otherwise comes out as e.g. cp1250 ("naďve").
@@ -80,8 +87,8 @@ def extract(path: Path, media_type: str | None = None, max_bytes: int = 50 * MB)
         elif media_type == "text/x-rst":
             title = _rst_title(text)
         result = Extracted(text, media_type, title)
-    if not result.text.strip():
-        raise DocumentError("file is empty", where)
+    if not result.text.strip():  # bytes, but no text (only markup, scripts or spaces)
+        raise DocumentError("no text content", where)
     return result
 
 
@@ -296,6 +303,8 @@ def _extract_pdf(data: bytes, where: str) -> Extracted:
         authors = _split_authors(_clean(info.author) or "") if info else []
     except DocumentError:
         raise
+    except RecursionError:  # a hostile PDF's objects nest without end
+        raise DocumentError("corrupt PDF: structure nested too deeply", where) from None
     except Exception as e:
         detail = _SPACES.sub(" ", str(e)).strip()[:120] or type(e).__name__
         raise DocumentError(f"corrupt PDF: {detail}", where) from None

@@ -21,6 +21,7 @@ from fileintel.messaging import RUNS_QUEUE, START_RUN_ACTOR
 from fileintel.models.events import counters, iso
 from fileintel.models.states import CollectionStatus, DocumentState, RunStatus
 from fileintel.models.tables import collections_t, documents_t, runs_t
+from fileintel.store.collections import as_uuid
 from fileintel.store.embeddings import newest_model
 from fileintel.store.outbox_rows import add_dispatch
 from fileintel.store.transitions import Transition, transition
@@ -72,11 +73,13 @@ def request_processing(
         RETRY: found.documents_failed,
         REEMBED: found.documents_done + found.documents_skipped,
     }.get(kind, found.documents_total)
+    if count == 0 and kind == RETRY and found.documents_total > 0:
+        raise InputError(
+            f"collection '{found.name}' has no failed documents to retry; to process its "
+            f"documents run 'fileintel collections process {found.name}'"
+        )
     if count == 0:
-        what = {
-            RETRY: "no failed documents to retry",
-            REEMBED: "no processed documents to re-embed",
-        }.get(kind, "no documents")
+        what = "no processed documents to re-embed" if kind == REEMBED else "no documents"
         raise InputError(
             f"collection '{found.name}' has {what}; add files with "
             f"'fileintel collections add {found.name} PATH...'"
@@ -192,7 +195,8 @@ def _reset_documents(conn: Connection, collection_id: str, run_id: str, kind: st
 
 def get_run(conn: Connection, run_id: str) -> Row[tuple[object, ...]]:
     """The run with this id; NotFound names it and says where to look."""
-    row = conn.execute(select(runs_t).where(runs_t.c.id == run_id.strip())).one_or_none()
+    wanted = as_uuid(run_id) or run_id.strip()  # ids are case-insensitive
+    row = conn.execute(select(runs_t).where(runs_t.c.id == wanted)).one_or_none()
     if row is None:
         raise NotFound(
             f"no run with id '{run_id}'; a collection's runs are listed by "
@@ -210,6 +214,7 @@ def run_view(conn: Connection, run_id: str) -> dict[str, Any]:
     ).one()
     return {
         "id": run.id,
+        "run_id": run.id,  # the key process, ingest and status use for it
         "collection_id": run.collection_id,
         "collection_name": coll.name,
         "collection_status": coll.status,

@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 
 from fileintel.config import Settings, redact
 from fileintel.db import get_engine, write_tx
-from fileintel.errors import DocumentError, NotFound, StateError
+from fileintel.errors import DatabaseUnusable, DocumentError, NotFound, StateError
 from fileintel.messaging import (
     DOCUMENTS_QUEUE,
     PROCESS_DOCUMENT_ACTOR,
@@ -102,6 +102,9 @@ class DocumentWorker:
         except (StateError, NotFound) as e:  # superseded, or another deployment's message
             log.info("start of run %s dropped: %s", run_id, e)
             return
+        except DatabaseUnusable as e:  # the sweeper re-sends the start once writes work
+            log.error("start of run %s put off: %s", run_id, e)
+            return
         log.info(
             "run %s started: %d documents dispatched, %d unchanged and skipped",
             run_id,
@@ -117,6 +120,9 @@ class DocumentWorker:
             )
         except StateError as e:
             log.info("document %s of run %s dropped: %s", document_id, run_id, e)
+            return
+        except DatabaseUnusable as e:  # still pending and dispatched: the sweeper re-sends it
+            log.error("document %s of run %s put off: %s", document_id, run_id, e)
             return
         started = time.monotonic()
         result: ProcessedDocument | None = None
@@ -144,6 +150,11 @@ class DocumentWorker:
         )
         try:
             self._finish(claim, result, error)
+        except DatabaseUnusable as e:
+            # Not this document's failure, and no retry can help until someone acts: the
+            # claim stays under its lease, and the sweeper re-sends it after the lease
+            # expires, once writes work again (one lost-lease attempt, no traceback flood).
+            log.error("document %s of run %s put off: %s", claim.document_id, claim.run_id, e)
         except Exception as e:  # e.g. the database went away while committing
             self._transient(claim, e)
 

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from fileintel.db import read_tx, write_tx
 from fileintel.search.query import SearchRequest, SearchResult, search
 from fileintel.store.collections import create_collection
-from fileintel.store.documents import register_documents, scan_paths
+from fileintel.store.documents import register_scan, scan_paths
 from fileintel.store.runs import request_processing
 from fileintel.workers.actors import DocumentWorker
 from tests.corpus import deliver_outbox
@@ -29,7 +29,7 @@ def processed(
     """A collection of ``folder``'s files processed with ``embedder``; its id."""
     with write_tx(engine) as conn:
         collection_id = create_collection(conn, name, actor="test")
-        register_documents(conn, collection_id, scan_paths([str(folder)]))
+        register_scan(conn, collection_id, scan_paths([str(folder)]))
         request_processing(conn, collection_id, options={"embedder": embedder}, actor="test")
     deliver_outbox(engine, worker)
     return collection_id

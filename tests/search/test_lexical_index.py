@@ -9,7 +9,7 @@ from sqlalchemy import Engine, delete, select
 from fileintel.backends import backend_for
 from fileintel.db import read_tx, write_tx
 from fileintel.models.tables import chunks_t, documents_t
-from fileintel.store.documents import register_documents, scan_paths
+from fileintel.store.documents import register_scan, scan_paths
 from fileintel.workers.actors import DocumentWorker
 from tests.corpus import deliver_outbox
 from tests.search.support import folder_of, processed
@@ -46,7 +46,7 @@ def test_finish_indexes_chunks_and_reprocessing_replaces_them(
 
     (folder / "bees.txt").write_text("Beekeepers now harvest honey in late summer.\n")
     with write_tx(engine) as conn:
-        register_documents(conn, collection_id, scan_paths([str(folder)]))
+        register_scan(conn, collection_id, scan_paths([str(folder)]))
     request_run(engine, collection_id)
     deliver_outbox(engine, worker)
     assert words(engine, collection_id, "hive") == set()  # the old chunk left the index
