@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 import fileintel.store.document_work as document_work
 import fileintel.workers.actors as actors
@@ -21,7 +21,7 @@ from fileintel.config import Settings
 from fileintel.db import read_tx
 from fileintel.errors import EmbeddedBusy
 from fileintel.messaging import DOCUMENTS_QUEUE
-from fileintel.models.tables import outbox_t, status_events_t
+from fileintel.models.tables import status_events_t
 from fileintel.runtime import EmbeddedRuntime
 from tests.corpus import (
     Corpus,
@@ -32,7 +32,7 @@ from tests.corpus import (
     settings_for,
     terminal_status,
 )
-from tests.helpers import invariant_h_and_o, wait_for
+from tests.helpers import invariant_h_and_o, unpublished, wait_for
 from tests.processes import cli_env, run_cli
 from tests.store.test_database_work import assert_finished_like_pipeline, queue_corpus
 
@@ -58,16 +58,6 @@ def start_runtime() -> Iterator[Callable[..., EmbeddedRuntime]]:
     yield start
     for runtime in started:
         runtime.stop(timeout=15)
-
-
-def unpublished(engine: Engine) -> int:
-    """Outbox rows the relay has not published yet."""
-    with read_tx(engine) as conn:
-        return int(
-            conn.execute(
-                select(func.count()).select_from(outbox_t).where(outbox_t.c.published_at.is_(None))
-            ).scalar_one()
-        )
 
 
 def finalisers(engine: Engine, collection_id: str) -> list[tuple[str, str]]:

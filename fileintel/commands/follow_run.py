@@ -26,10 +26,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from fileintel.backends.diagnosis import unusable_for
 from fileintel.commands.common import AppContext, exit_code_for, print_json
 from fileintel.commands.render import render_status
 from fileintel.db import read_tx
-from fileintel.errors import EmbeddedBusy
+from fileintel.errors import DatabaseUnusable, EmbeddedBusy
 from fileintel.models.states import CollectionStatus, DocumentState
 from fileintel.runtime import DEFAULT_WORKER_THREADS, EmbeddedRuntime, default_processes
 from fileintel.store.collections import find_collection
@@ -129,6 +130,11 @@ def follow_until_terminal(
     return exit_code_for(view["status"])
 
 
+#: How long this process's writes must have failed for a cause that repeats (disk full,
+#: damaged) before following a run gives up with that cause instead of waiting for ever.
+UNUSABLE_EXIT_SECONDS = 5.0
+
+
 def _progress_loop(
     app: AppContext,
     run_id: str,
@@ -165,6 +171,14 @@ def _progress_loop(
             )
             if CollectionStatus(run["status"]).is_terminal:
                 return
+            broken = unusable_for(UNUSABLE_EXIT_SECONDS)
+            if broken is not None:  # nothing can move until someone acts: say why, stop
+                then = (
+                    "is kept"
+                    if broken.code == "damaged"
+                    else "is kept and goes on when this command (or 'fileintel run') runs again"
+                )
+                raise DatabaseUnusable(f"{broken.message}; run {run_id} {then}")
             if (
                 not hinted
                 and run["status"] == "queued"

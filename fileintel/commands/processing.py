@@ -18,9 +18,10 @@ from fileintel.logs import configure_logging
 from fileintel.pipeline import PipelineOptions
 from fileintel.runtime import DEFAULT_WORKER_THREADS, EmbeddedRuntime, default_processes
 from fileintel.store import collections as store
-from fileintel.store.documents import register_documents, scan_paths
+from fileintel.store.documents import register_scan, scan_paths
 from fileintel.store.lifecycle import cancel_run
-from fileintel.store.runs import RETRY, request_processing
+from fileintel.store.removal import remove_missing
+from fileintel.store.runs import RETRY, get_run, request_processing
 
 #: The exit code of a command stopped by Ctrl-C (128 + SIGINT), as shells report it.
 EXIT_INTERRUPTED = 130
@@ -56,6 +57,9 @@ THREADS_OPTION = click.option(
 @click.option("--force", is_flag=True, help="Reprocess documents even if unchanged.")
 @PROCESSES_OPTION
 @THREADS_OPTION
+@click.option(
+    "--sync", is_flag=True, help="Remove documents under PATHS whose file is gone from disk."
+)
 @JSON_OPTION
 @pass_app
 def ingest(
@@ -67,23 +71,34 @@ def ingest(
     force: bool,
     processes: int | None,
     threads: int,
+    sync: bool,
     as_json: bool,
 ) -> int:
     """Add PATHS to a collection, process it, follow progress and summarise.
 
     Exit code: 0 completed, 3 completed with errors, 1 failed or cancelled.
     """
-    facts = scan_paths(paths)
+    if app.settings.is_embedded_broker:  # this process runs the workers
+        app.require_embedder()
+    scan = scan_paths(paths)
     with write_tx(app.engine) as conn:
         try:
             collection_id = store.find_collection(conn, name).id
         except NotFound:
             collection_id = store.create_collection(conn, name)
-        added = register_documents(conn, collection_id, facts)
-    summary = (
-        f"{name}: {len(added.added)} added, {len(added.updated)} updated, "
-        f"{len(added.unchanged)} unchanged, {len(added.duplicates)} duplicates"
-    )
+        removed = (
+            remove_missing(
+                conn, collection_id, paths, why="files gone from disk, --sync", actor="cli"
+            )
+            if sync
+            else None
+        )
+        added = register_scan(conn, collection_id, scan)
+    summary = added.summary(name)
+    if removed is not None:
+        summary += f", {len(removed.paths)} removed (gone from disk)"
+    for line in added.detail_lines():
+        click.echo(line, err=True)
     try:
         with write_tx(app.engine) as conn:
             run_id = request_processing(
@@ -91,6 +106,7 @@ def ingest(
                 collection_id,
                 options=run_options(no_embeddings, no_metadata, force),
                 deadline_seconds=app.settings.run_deadline_seconds,
+                default_embedder=app.settings.embedder,
             )
     except AlreadyProcessing as busy:
         # An earlier ingest is still running (or was interrupted): follow it rather than
@@ -151,8 +167,6 @@ def retry(app: AppContext, name_or_id: str, wait: bool, as_json: bool) -> int:
         collection = store.find_collection(conn, name_or_id)
         options = {"force": True}
         if collection.current_run_id:
-            from fileintel.store.runs import get_run
-
             options = {**get_run(conn, collection.current_run_id).options, "force": True}
         run_id = request_processing(
             conn,
@@ -160,6 +174,7 @@ def retry(app: AppContext, name_or_id: str, wait: bool, as_json: bool) -> int:
             options=options,
             kind=RETRY,
             deadline_seconds=app.settings.run_deadline_seconds,
+            default_embedder=app.settings.embedder,
         )
     if not wait:
         if as_json:
@@ -225,6 +240,7 @@ def worker(
             "cannot reach it. Use 'fileintel run', or set a redis:// or amqp:// URL"
         )
     app.engine  # noqa: B018 - fail now, in one line, if the database is not migrated
+    app.require_embedder()
     env = {
         **os.environ,
         "FILEINTEL_DATABASE_URL": app.settings.database_url,
@@ -259,6 +275,7 @@ def run_embedded(app: AppContext, processes: int | None, threads: int) -> None:
             f"{mask_url(app.settings.broker_url)} run 'honcho start' on the Procfile"
         )
     app.engine  # noqa: B018 - check the schema (quietly) before starting anything
+    app.require_embedder()
     configure_logging(app.settings.log_format, app.settings.log_level, secrets=app.settings.secrets)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -276,7 +293,3 @@ def run_embedded(app: AppContext, processes: int | None, threads: int) -> None:
         while not stop.wait(0.5):
             pass
     click.echo("stopped", err=True)
-
-
-COMMANDS: list[click.Command] = [ingest, worker, run_embedded]
-COLLECTION_COMMANDS: list[click.Command] = [cancel, retry]

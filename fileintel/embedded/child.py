@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -41,7 +42,7 @@ STOP_TIMEOUT_SECONDS = 20.0
 
 def settings_line(settings: Settings) -> bytes:
     """What the parent writes on the child's stdin (passwords never on a command line)."""
-    return (json.dumps(asdict(settings)) + "\n").encode()
+    return (json.dumps(asdict(settings), default=str) + "\n").encode()
 
 
 def _watch_parent() -> None:
@@ -81,7 +82,7 @@ def main() -> None:
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
     raw: dict[str, Any] = json.loads(sys.stdin.readline())
-    settings = Settings(**raw)
+    settings = Settings(**{**raw, "index_dir": Path(raw["index_dir"])})
     configure_logging(settings.log_format, settings.log_level, secrets=settings.secrets)
     threading.Thread(target=_watch_parent, name="parent-watch", daemon=True).start()
     serve(settings, threads)

@@ -139,7 +139,7 @@ def process_file(
         if len(chunks) % EMBED_BATCH == 0:
             deadline.check(where)
     if not chunks:
-        raise DocumentError("file is empty", where)
+        raise DocumentError("no text content", where)
     embeddings: np.ndarray | None = None
     model_name: str | None = None
     if options.embeddings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -14,6 +15,12 @@ from pypdf import PdfReader
 from fileintel.errors import DocumentError
 from fileintel.pipeline.limits import DEFAULT_MAX_FILE_MB, MB, Deadline, Limits
 from fileintel.pipeline.media import SUPPORTED_MEDIA_TYPES, detect_media_type
+
+# pypdf logs what it repairs ("EOF marker not found") as warnings; without a handler of its
+# own they reached the terminal raw. They go to FileIntel's log (the root handlers that
+# logs.configure_logging installs), or nowhere when a command configured none: the
+# document's outcome already says what was wrong.
+logging.getLogger("pypdf").addHandler(logging.NullHandler())
 
 # Preferred answers when the charset detector finds several equally good encodings: Western
 # text is by far the most common case and otherwise comes out as e.g. cp1250 ("naďve").
@@ -99,8 +106,8 @@ def extract(
         text = decode_text(data, where)
         del data
         result = Extracted(text, media_type, text_title(text, media_type))
-    if not result.text.strip():
-        raise DocumentError("file is empty", where)
+    if not result.text.strip():  # bytes, but no text (only markup, scripts or spaces)
+        raise DocumentError("no text content", where)
     return result
 
 
@@ -331,6 +338,8 @@ def _extract_pdf(fh: BinaryIO, where: str, limits: Limits, deadline: Deadline) -
         authors = _split_authors(_clean(info.author) or "") if info else []
     except DocumentError:
         raise
+    except RecursionError:  # a hostile PDF's objects nest without end
+        raise DocumentError("corrupt PDF: structure nested too deeply", where) from None
     except Exception as e:
         detail = _SPACES.sub(" ", str(e)).strip()[:120] or type(e).__name__
         raise DocumentError(f"corrupt PDF: {detail}", where) from None

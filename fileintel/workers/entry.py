@@ -11,7 +11,7 @@ import sys
 
 import dramatiq
 
-from fileintel.config import load_settings
+from fileintel.config import check_embedder, load_settings
 from fileintel.logs import configure_logging
 from fileintel.messaging.broker import build_broker
 from fileintel.metrics import count_commits
@@ -22,6 +22,7 @@ from fileintel.workers.middleware import WorkerHeartbeat
 
 sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
 settings = load_settings()
+check_embedder(settings.embedder)  # one error at start-up, not one per document
 configure_logging(
     settings.log_format, settings.log_level, replace_all=True, secrets=settings.secrets
 )

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -133,9 +135,9 @@ def test_html_skipped_elements_in_body(tmp_path: Path) -> None:
     assert result.text == "Real\n\nkept\n\nalso kept"
 
 
-def test_html_with_only_script_is_empty(tmp_path: Path) -> None:
+def test_html_with_only_script_has_no_text_content(tmp_path: Path) -> None:
     path = _write(tmp_path, "a.html", "<html><script>alert(1)</script><style>p{}</style></html>")
-    assert _reason(path) == "file is empty"
+    assert _reason(path) == "no text content"  # not "empty": it has bytes
 
 
 # --- PDF ----------------------------------------------------------------------------------
@@ -206,7 +208,7 @@ def test_empty_file(tmp_path: Path) -> None:
 
 
 def test_whitespace_only_file(tmp_path: Path) -> None:
-    assert _reason(_write(tmp_path, "a.md", " \n\t\r\n  ")) == "file is empty"
+    assert _reason(_write(tmp_path, "a.md", " \n\t\r\n  ")) == "no text content"
 
 
 def test_binary_with_nul_bytes(tmp_path: Path) -> None:
@@ -253,3 +255,17 @@ def test_directory(tmp_path: Path) -> None:
     folder = tmp_path / "folder.txt"
     folder.mkdir()
     assert _reason(folder) == "not a regular file"
+
+
+def test_pypdf_warnings_do_not_reach_the_terminal(tmp_path: Path) -> None:
+    """Without FileIntel's log configured (as in an ingest), pypdf's repairs print nothing."""
+    path = _write(tmp_path, "a.pdf", b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n")
+    script = (
+        "import sys; from pathlib import Path; from fileintel.pipeline.extract import extract\n"
+    )
+    script += "try:\n    extract(Path(sys.argv[1]))\nexcept Exception as e:\n    print(e)"
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.startswith(str(path)) and "corrupt PDF" in done.stdout
+    assert done.stderr == ""
