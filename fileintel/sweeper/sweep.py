@@ -86,6 +86,8 @@ class Sweeper:
         self.engine = engine
         self.batch_size = batch_size
         self.audit_interval = audit_interval
+        #: Whether the last pass held the "message lost?" rules back (logged on change only).
+        self._holding = False
         self._clock = clock
         self._last_audit: float | None = None
         self._broker_uptime = BrokerUptime(settings.broker_url)
@@ -116,9 +118,13 @@ class Sweeper:
         result.held = self._outbox_not_draining(now, timeout)
         # None holds back the "message lost?" rules: the messages were not sent yet.
         lost_before = None if result.held else self._lost_before(now, timeout)
-        if lost_before is None:
+        holding = lost_before is None
+        if holding and not self._holding:
             log.warning("sweep: not re-sending unclaimed documents or starts: %s", result.held)
-        else:
+        elif self._holding and not holding:
+            log.info("sweep: the outbox drains again; unclaimed documents are re-sent")
+        self._holding = holding
+        if lost_before is not None:
             self._unclaimed(now, lost_before, result, dry_run)
         seen = self._runs(runs.runs_needing_attention, now, lost_before, result, dry_run)
         if audit is None:
