@@ -1,10 +1,10 @@
-# The two commands of the README: `make run` and `make test`.
+# The commands of the README: `make run`, `make test` and `make chaos`.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench chaos clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,8 @@ test: $(STAMP) lint typecheck pytest
 ## lint: style, formatting, the import layers (pyproject's importlinter contracts) and no
 ## database-kind branch outside fileintel/backends
 lint: $(STAMP)
-	$(BIN)/ruff check fileintel tests benchmarks
-	$(BIN)/ruff format --check fileintel tests benchmarks
+	$(BIN)/ruff check fileintel tests benchmarks chaos
+	$(BIN)/ruff format --check fileintel tests benchmarks chaos
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q -p no:cacheprovider tests/test_layers.py
 
@@ -33,6 +33,11 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider
+
+## chaos: the fault-injection suite (as root), options passed through ARGS, e.g.
+##   make chaos ARGS="--seed 3 --seconds 600 --collections 200 --hosts 2"
+chaos: $(STAMP)
+	$(BIN)/python -m chaos $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -4,10 +4,17 @@ Commands parse, call one function, print. Any ``FileIntelError`` becomes one lin
 and exit code 1; usage errors exit 2; ``--debug`` shows the traceback as well. Every error
 text and traceback printed here has the passwords of the given URLs masked, even when the
 configuration itself could not be read.
+
+The commands live in ``fileintel.commands``, one module per subject, and are imported only
+when they run (``fileintel.commands.lazy``): the tables below name each command's module
+and its one-line help, so ``fileintel --help`` answers without importing any of them. A new
+command is a function in its module and a row here; ``tests/cli/test_lazy_commands.py``
+checks that every row resolves to a command whose docstring starts with that help.
 """
 
 from __future__ import annotations
 
+import importlib
 import io
 import os
 import sys
@@ -16,7 +23,8 @@ from collections.abc import Sequence
 
 import click
 
-from fileintel.commands.common import EXIT_ERROR, EXIT_USAGE, AppContext
+from fileintel.commands.invocation import EXIT_ERROR, EXIT_USAGE, GlobalOptions
+from fileintel.commands.lazy import LazyCommand, LazyGroup
 from fileintel.config import URL_VARIABLES, load_settings, redact, url_secrets
 from fileintel.errors import FileIntelError
 from fileintel.logs import mask_last_resort
@@ -24,8 +32,113 @@ from fileintel.logs import mask_last_resort
 #: The options that override URL_VARIABLES, in the same order.
 URL_OPTIONS = ("--database-url", "--broker-url", "--events-url")
 
+#: The top-level commands, by name (``collections`` is the group below).
+COMMANDS: dict[str, LazyCommand] = {
+    "db": LazyCommand("fileintel.commands.db:db", "Create or migrate the database schema."),
+    "doctor": LazyCommand(
+        "fileintel.commands.operations:doctor",
+        "Check database, broker, events sink, relay, scheduler, workers and stuck collections.",
+    ),
+    "ingest": LazyCommand(
+        "fileintel.commands.processing:ingest",
+        "Add PATHS to a collection, process it, follow progress and summarise.",
+    ),
+    "outbox": LazyCommand(
+        "fileintel.commands.outbox:outbox",
+        "The transactional outbox (what the relay still has to publish).",
+    ),
+    "relay": LazyCommand(
+        "fileintel.commands.relay:relay",
+        "Publish committed outbox rows: broker messages and events.",
+    ),
+    "run": LazyCommand(
+        "fileintel.commands.processing:run_embedded",
+        "Run worker processes, relay and sweeper on this database (the embedded mode).",
+    ),
+    "runs": LazyCommand(
+        "fileintel.commands.runs:runs",
+        "Processing runs (the task ids printed by process and ingest).",
+    ),
+    "scheduler": LazyCommand(
+        "fileintel.commands.operations:scheduler",
+        "Run the sweeper on a timer (one active scheduler at a time; others stand by).",
+    ),
+    "search": LazyCommand(
+        "fileintel.commands.search:search",
+        "Find the chunks of a collection that answer QUERY (by meaning and by words).",
+    ),
+    "sweep": LazyCommand(
+        "fileintel.commands.operations:sweep",
+        "Run one sweep pass now (the collection/run audit included) and print its decisions.",
+    ),
+    "web": LazyCommand(
+        "fileintel.commands.web:web",
+        "Serve the JSON API, the live event stream and the status pages (read-only).",
+    ),
+    "worker": LazyCommand(
+        "fileintel.commands.processing:worker",
+        "Run Dramatiq workers (the same as 'dramatiq fileintel.workers').",
+    ),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: The subcommands of ``fileintel collections``, by name.
+COLLECTION_COMMANDS: dict[str, LazyCommand] = {
+    "delete": LazyCommand(
+        "fileintel.commands.removal:delete",
+        "Delete a collection with its documents, chunks, runs and history (asks unless --yes).",
+    ),
+    "remove": LazyCommand(
+        "fileintel.commands.removal:remove",
+        "Remove documents (files, or everything under directories) from a collection.",
+    ),
+    "reembed": LazyCommand(
+        "fileintel.commands.reembed:reembed",
+        "Embed the stored chunks of a collection again (a new run: status, history, events).",
+    ),
+    "add": LazyCommand(
+        "fileintel.commands.collections:add",
+        "Register files and directories (recursively) as documents of a collection.",
+    ),
+    "cancel": LazyCommand(
+        "fileintel.commands.processing:cancel", "Cancel the queued or running run of a collection."
+    ),
+    "create": LazyCommand(
+        "fileintel.commands.collections:create", "Create an empty collection called NAME."
+    ),
+    "documents": LazyCommand(
+        "fileintel.commands.collections:documents",
+        "The documents of a collection and their state in the current run.",
+    ),
+    "history": LazyCommand(
+        "fileintel.commands.status:history_",
+        "Every status change of a collection, with time, run, actor and message.",
+    ),
+    "list": LazyCommand(
+        "fileintel.commands.status:list_", "List collections with their status and warnings."
+    ),
+    "process": LazyCommand(
+        "fileintel.commands.collections:process",
+        "Request processing of every document of a collection (a new run).",
+    ),
+    "retry": LazyCommand(
+        "fileintel.commands.processing:retry",
+        "Process again only the documents that failed (a new run).",
+    ),
+    "status": LazyCommand(
+        "fileintel.commands.status:status", "Is the collection done, and if not, why?"
+    ),
+    "watch": LazyCommand(
+        "fileintel.commands.watch:watch",
+        "Print each event of a collection as it happens, until it ends.",
+    ),
+}
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy_commands=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option("--database-url", envvar=None, help="Overrides FILEINTEL_DATABASE_URL.")
 @click.option("--broker-url", envvar=None, help="Overrides FILEINTEL_BROKER_URL.")
 @click.option("--events-url", envvar=None, help="Overrides FILEINTEL_EVENTS_URL.")
@@ -45,33 +158,12 @@ def cli(
         database_url=database_url, broker_url=broker_url, events_url=events_url
     )
     mask_last_resort(settings.secrets)
-    ctx.obj = AppContext(settings=settings, debug=debug)
+    ctx.obj = GlobalOptions(settings=settings, debug=debug)
 
 
-def _register_commands() -> None:
-    from fileintel.commands import (
-        collections,
-        db,
-        operations,
-        outbox,
-        processing,
-        relay,
-        runs,
-        search,
-        watch,
-        web,
-    )
-
-    for group in (db.db, collections.collections, runs.runs):
-        cli.add_command(group)
-    for module in (outbox, relay, processing, search, operations, web):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-    for command in (*processing.COLLECTION_COMMANDS, watch.watch):
-        collections.collections.add_command(command)
-
-
-_register_commands()
+@cli.group(cls=LazyGroup, lazy_commands=COLLECTION_COMMANDS)
+def collections() -> None:
+    """Collections of documents and their processing status."""
 
 
 def given_secrets(args: Sequence[str]) -> frozenset[str]:
@@ -115,7 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug, not a user error: say so in one line
         if debug:
             click.echo(redact(traceback.format_exc(), secrets), err=True, nl=False)
-        else:
+        problem = database_problem(e)
+        if problem is not None:  # the database itself: its cause in one line
+            click.echo(redact(f"error: {problem}", secrets), err=True)
+        elif not debug:
             message = f"error: unexpected {type(e).__name__}: {e} (rerun with --debug for details)"
             click.echo(redact(message, secrets), err=True)
         return EXIT_ERROR
@@ -124,3 +219,16 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def database_problem(error: Exception) -> str | None:
+    """The cause of a database driver's error in one line; None for any other error.
+
+    SQLAlchemy is only imported by commands that touch a database, so ``--help`` and the
+    like never load it to look at an error they cannot have raised.
+    """
+    driver_errors = sys.modules.get("sqlalchemy.exc")
+    if driver_errors is None or not isinstance(error, driver_errors.DBAPIError):
+        return None
+    diagnosis = importlib.import_module("fileintel.backends.diagnosis")
+    return str(diagnosis.one_line(error))

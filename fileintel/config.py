@@ -10,11 +10,12 @@ driver's message goes through ``redact``, so no configured password ever reaches
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import math
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -23,11 +24,16 @@ from fileintel.errors import ConfigurationError
 #: Where the embedded SQLite database lives unless FILEINTEL_DATABASE_URL says otherwise.
 DEFAULT_DATA_DIR = Path("~/.local/share/fileintel").expanduser()
 DEFAULT_EVENTS_STREAM = "fileintel:events"
+#: The embedder new collections get: a small semantic model shipped inside its wheel.
+DEFAULT_EMBEDDER = "wordllama"
 
-# Named defaults for every interval and horizon (seconds).
-DEFAULT_LEASE_SECONDS = 60.0
-DEFAULT_HEARTBEAT_SECONDS = 15.0
-DEFAULT_SWEEP_INTERVAL_SECONDS = 10.0
+# Named defaults for every interval and horizon (seconds). A dead worker is noticed within
+# lease + sweep interval (17 s); a slow link has five heartbeats before its lease ends.
+DEFAULT_LEASE_SECONDS = 15.0
+DEFAULT_HEARTBEAT_SECONDS = 3.0
+DEFAULT_SWEEP_INTERVAL_SECONDS = 2.0
+#: Silent message loss only: a broker or database restart is detected and re-sent at once
+#: (``sweeper/restarts.py``); a deep queue must not look lost, hence minutes.
 DEFAULT_DISPATCH_TIMEOUT_SECONDS = 120.0
 DEFAULT_RUN_DEADLINE_SECONDS = 6 * 3600.0
 DEFAULT_MAX_DOCUMENT_ATTEMPTS = 3
@@ -35,6 +41,13 @@ DEFAULT_RELAY_POLL_SECONDS = 1.0
 #: Failed publishes after which the relay parks an outbox row.
 DEFAULT_RELAY_MAX_ATTEMPTS = 10
 DEFAULT_OUTBOX_RETENTION_SECONDS = 7 * 24 * 3600.0
+#: One document's limits (``pipeline.limits``). Chunks and embeddings of a document are
+#: committed in one transaction, so they are held in memory together: 20,000 chunks is
+#: about 20 MB of text and 60 MB of memory at the default chunk size.
+DEFAULT_MAX_FILE_MB = 50.0
+DEFAULT_MAX_PDF_PAGES = 2000
+DEFAULT_MAX_CHUNKS = 20_000
+DEFAULT_DOCUMENT_TIMEOUT_SECONDS = 600.0
 #: Log levels FILEINTEL_LOG_LEVEL accepts. At ``info`` a worker logs runs starting and
 #: finishing, documents failing and work it dropped; ``debug`` adds a line per document done.
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -141,6 +154,12 @@ def default_database_url() -> str:
     return f"sqlite:///{data_dir / 'fileintel.db'}"
 
 
+def default_index_dir() -> Path:
+    """Where derived search indexes live: ``$XDG_CACHE_HOME/fileintel/indexes`` (~/.cache)."""
+    base = os.environ.get("XDG_CACHE_HOME")
+    return (Path(base) if base else Path("~/.cache").expanduser()) / "fileintel" / "indexes"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a FileIntel process needs to know about its surroundings."""
@@ -159,11 +178,18 @@ class Settings:
     relay_poll_seconds: float = DEFAULT_RELAY_POLL_SECONDS
     relay_max_attempts: int = DEFAULT_RELAY_MAX_ATTEMPTS
     outbox_retention_seconds: float = DEFAULT_OUTBOX_RETENTION_SECONDS
-    embedder: str | None = None
+    embedder: str = DEFAULT_EMBEDDER
+    #: Derived search indexes of large collections (rebuildable from the database).
+    index_dir: Path = field(default_factory=default_index_dir)
     log_format: str = "text"
     log_level: str = "info"
     #: FILEINTEL_WEB_TOKEN: what ``fileintel web`` asks of every request (bearer or basic).
     web_token: str | None = None
+    #: One document's limits (``pipeline.limits``): a document over one fails, naming it.
+    max_file_mb: float = DEFAULT_MAX_FILE_MB
+    max_pdf_pages: int = DEFAULT_MAX_PDF_PAGES
+    max_chunks_per_document: int = DEFAULT_MAX_CHUNKS
+    document_timeout_seconds: float = DEFAULT_DOCUMENT_TIMEOUT_SECONDS
 
     def __post_init__(self) -> None:
         # One spelling of PostgreSQL everywhere after this point (engines, child processes).
@@ -244,6 +270,61 @@ def _check_url(variable: str, url: str, schemes: tuple[str, ...]) -> None:
         raise ConfigurationError(f"{variable}: bad port in {shown!r}") from None
 
 
+@dataclass(frozen=True)
+class EmbedderSpec:
+    """A parsed embedder name: its kind and what the kind needs (dimension, model)."""
+
+    kind: str  # "hashing", "wordllama" or "sentence-transformers"
+    dimension: int | None = None
+    char_trigrams: bool = False
+    model: str | None = None
+
+    @property
+    def model_name(self) -> str:
+        """The name chunks embedded this way are stored with (``chunks.embedding_model``),
+        known without loading the model: the one spelling runs compare their options by."""
+        if self.kind == "wordllama":
+            return WORDLLAMA_MODEL
+        if self.kind == "sentence-transformers":
+            return f"{SENTENCE_TRANSFORMERS_PREFIX}{self.model}"
+        name = "hashing-ngrams-c3-v1" if self.char_trigrams else "hashing-ngrams-v1"
+        dimension = self.dimension or 384
+        return name if dimension == 384 else f"{name}:{dimension}"
+
+
+_HASHING_SPEC = re.compile(r"^hashing(?:-ngrams(?P<c3>-c3)?-v1)?(?::(?P<dim>\d+))?$")
+#: The stored name of the default model (wordllama's bundled ``l2_supercat``, 256 dimensions).
+WORDLLAMA_MODEL = "wordllama-l2_supercat-256"
+_WORDLLAMA_SPEC = re.compile(rf"^wordllama(?:{WORDLLAMA_MODEL.removeprefix('wordllama')})?$")
+SENTENCE_TRANSFORMERS_PREFIX = "sentence-transformers:"
+
+
+def parse_embedder(spec: str) -> EmbedderSpec:
+    """Parse ``FILEINTEL_EMBEDDER`` (or a stored model name); ValueError saying what is valid.
+
+    A stored chunk's ``embedding_model`` parses too, so a collection is searched and
+    re-processed with the model it was embedded with.
+    """
+    spec = spec.strip()
+    if _WORDLLAMA_SPEC.match(spec):
+        return EmbedderSpec("wordllama", dimension=256)
+    if spec.startswith(SENTENCE_TRANSFORMERS_PREFIX):
+        model = spec[len(SENTENCE_TRANSFORMERS_PREFIX) :].strip()
+        if not model:
+            raise ValueError(f"{spec!r} needs a model name after '{SENTENCE_TRANSFORMERS_PREFIX}'")
+        return EmbedderSpec("sentence-transformers", model=model)
+    m = _HASHING_SPEC.match(spec)
+    if m is None:
+        raise ValueError(
+            f"unknown embedder {spec!r}; use 'wordllama' (the default), 'hashing', "
+            f"'hashing:<dimension>' or '{SENTENCE_TRANSFORMERS_PREFIX}<model>'"
+        )
+    dimension = int(m["dim"]) if m["dim"] else 384
+    if dimension <= 0:
+        raise ValueError(f"embedder {spec!r}: dimension must be positive")
+    return EmbedderSpec("hashing", dimension=dimension, char_trigrams=bool(m["c3"]))
+
+
 def _validate(s: Settings) -> None:
     _check_url("FILEINTEL_DATABASE_URL", s.database_url, _DATABASE_SCHEMES)
     if s.database_url.startswith("sqlite") and not s.database_url.startswith("sqlite:///"):
@@ -254,6 +335,10 @@ def _validate(s: Settings) -> None:
     _check_url("FILEINTEL_BROKER_URL", s.broker_url, _BROKER_SCHEMES)
     if s.events_url is not None:
         _check_url("FILEINTEL_EVENTS_URL", s.events_url, _EVENTS_SCHEMES)
+    try:
+        parse_embedder(s.embedder)
+    except ValueError as e:
+        raise ConfigurationError(f"FILEINTEL_EMBEDDER: {e}") from None
     if s.log_format not in ("text", "json"):
         raise ConfigurationError(f"FILEINTEL_LOG_FORMAT: {s.log_format!r} is not 'text' or 'json'")
     if s.log_level not in LOG_LEVELS:
@@ -310,10 +395,43 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         outbox_retention_seconds=_number(
             env, "FILEINTEL_OUTBOX_RETENTION_SECONDS", DEFAULT_OUTBOX_RETENTION_SECONDS
         ),
-        embedder=env.get("FILEINTEL_EMBEDDER") or None,
+        embedder=(env.get("FILEINTEL_EMBEDDER") or DEFAULT_EMBEDDER).strip(),
+        index_dir=Path(env["FILEINTEL_INDEX_DIR"]).expanduser()
+        if env.get("FILEINTEL_INDEX_DIR")
+        else default_index_dir(),
         log_format=env.get("FILEINTEL_LOG_FORMAT") or "text",
         log_level=(env.get("FILEINTEL_LOG_LEVEL") or "info").lower(),
         web_token=env.get("FILEINTEL_WEB_TOKEN") or None,
+        max_file_mb=_number(env, "FILEINTEL_MAX_FILE_MB", DEFAULT_MAX_FILE_MB),
+        max_pdf_pages=int(_number(env, "FILEINTEL_MAX_PDF_PAGES", DEFAULT_MAX_PDF_PAGES, int)),
+        max_chunks_per_document=int(
+            _number(env, "FILEINTEL_MAX_CHUNKS_PER_DOCUMENT", DEFAULT_MAX_CHUNKS, int)
+        ),
+        document_timeout_seconds=_number(
+            env, "FILEINTEL_DOCUMENT_TIMEOUT_SECONDS", DEFAULT_DOCUMENT_TIMEOUT_SECONDS
+        ),
     )
     _validate(settings)
     return settings
+
+
+def check_embedder(name: str) -> None:
+    """Raise ConfigurationError, naming FILEINTEL_EMBEDDER, unless ``name`` is well formed
+    and its package is installed. Loads no model, so a process calls it at start-up instead
+    of failing every document."""
+    try:
+        spec = parse_embedder(name)
+    except ValueError as e:
+        raise ConfigurationError(f"FILEINTEL_EMBEDDER: {e}") from None
+    #: The importable module, and the distribution to install, of each kind that needs one.
+    package = {
+        "wordllama": ("wordllama", "wordllama"),
+        "sentence-transformers": ("sentence_transformers", "'fileintel[sentence-transformers]'"),
+    }
+    if spec.kind in package:
+        module, install = package[spec.kind]
+        if importlib.util.find_spec(module) is None:
+            raise ConfigurationError(
+                f"FILEINTEL_EMBEDDER: {name!r} needs the {spec.kind} package; install it with: "
+                f"pip install {install}"
+            )

@@ -22,6 +22,7 @@ __all__ = [
     "get_engine",
     "make_engine",
     "mark_outbox_written",
+    "missing_database",
     "on_outbox_commit",
     "read_tx",
     "write_tx",
@@ -34,6 +35,11 @@ _engines_lock = threading.Lock()
 def make_engine(url: str) -> Engine:
     """Create an engine for ``url`` with its backend's connection settings (not cached)."""
     return backend_for_url(url).make_engine(url)
+
+
+def missing_database(url: str) -> str | None:
+    """Why the database at ``url`` is known not to exist (checked without creating it)."""
+    return backend_for_url(url).missing_database(url)
 
 
 def get_engine(url: str) -> Engine:

@@ -11,8 +11,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, text
 
+from fileintel.backends import backend_for_url
+from fileintel.backends.diagnosis import diagnose
 from fileintel.config import Settings, mask_url, redact
-from fileintel.db import get_engine, read_tx
+from fileintel.db import get_engine, missing_database, read_tx
+from fileintel.store.status import list_collections
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,9 @@ class Check:
 
 
 def _first_line(error: BaseException, settings: Settings) -> str:
+    found = diagnose(error)
+    if found is not None:
+        return found.message
     orig = getattr(error, "orig", None) or error
     lines = str(orig).strip().splitlines()
     return redact(lines[0], settings) if lines else type(error).__name__
@@ -37,8 +43,11 @@ def _first_line(error: BaseException, settings: Settings) -> str:
 def _database(settings: Settings) -> tuple[Check, Engine | None]:
     from fileintel import migrate
 
-    engine = get_engine(settings.database_url)
     where = mask_url(settings.database_url)
+    missing = missing_database(settings.database_url)
+    if missing is not None:
+        return Check("database", "FAIL", missing), None
+    engine = get_engine(settings.database_url)
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -52,7 +61,22 @@ def _database(settings: Settings) -> tuple[Check, Engine | None]:
             "FAIL",
             f"{where} at {current or 'no revision'}, expected {head}: run 'fileintel db upgrade'",
         ), None
-    return Check("database", "OK", f"{where} reachable, schema at {head}"), engine
+    try:
+        with read_tx(engine) as conn:
+            problems = backend_for_url(settings.database_url).integrity_problems(conn)
+    except Exception as e:
+        problems = [_first_line(e, settings)]
+    if problems:
+        flat = [" ".join(line.split()) for p in problems for line in p.splitlines()]
+        flat = [line for line in flat if line and not line.startswith("***")]
+        shown = "; ".join(flat[:2]) + (f" (+{len(flat) - 2} more)" if len(flat) > 2 else "")
+        return Check(
+            "database",
+            "FAIL",
+            f"{where} is damaged: {shown}; stop FileIntel and restore it from a backup "
+            "(sqlite3 .recover can salvage what is readable)",
+        ), None
+    return Check("database", "OK", f"{where} reachable, schema at {head}, structure intact"), engine
 
 
 def _broker(settings: Settings) -> Check:
@@ -88,13 +112,15 @@ def _events(settings: Settings) -> Check:
 
 
 def _with_db(engine: Engine, settings: Settings) -> list[Check]:
-    from fileintel.store.liveness import OUTBOX_LAG_WARNING_SECONDS, gather, stuck_collection_count
+    from fileintel.store.liveness import OUTBOX_LAG_WARNING_SECONDS, gather
     from fileintel.sweeper.leader import lock_holder_exists
 
     with read_tx(engine) as conn:
         facts = gather(conn)
-        stuck = stuck_collection_count(conn)
+        stuck = len(list_collections(conn, stuck=True))  # what 'list --stuck' shows
     checks = []
+    if facts.storage is not None:
+        checks.append(Check("disk", "FAIL", f"{facts.storage}; free space"))
     lag = facts.outbox.lag_seconds
     relay_level = "OK" if (lag or 0) <= OUTBOX_LAG_WARNING_SECONDS else "WARN"
     checks.append(
@@ -105,31 +131,33 @@ def _with_db(engine: Engine, settings: Settings) -> list[Check]:
             f"waiting {lag or 0:.0f} s, parked {facts.outbox.parked}",
         )
     )
+    embedded = settings.is_embedded_broker
     holder = lock_holder_exists(engine)
     if holder is None:
         holder = facts.schedulers_seen > 0
+    start_scheduler = "start 'fileintel run'" if embedded else "start 'fileintel scheduler'"
     checks.append(
         Check(
             "scheduler",
             "OK" if holder else "WARN",
             "a scheduler holds the sweep lock"
             if holder
-            else "no scheduler holds the sweep lock: start 'fileintel scheduler'",
+            else f"no scheduler holds the sweep lock: {start_scheduler}",
         )
     )
-    worker_level = "OK" if facts.workers_seen else "WARN"
-    checks.append(
-        Check(
-            "workers",
-            worker_level,
-            f"{facts.workers_seen} worker process(es) seen in the last minute",
+    seen = f"{facts.workers_seen} worker process(es) seen in the last minute"
+    if not facts.workers_seen:
+        seen += (
+            ": start 'fileintel run' (the embedded mode's workers)"
+            if embedded
+            else ": start 'fileintel worker' (or 'honcho start')"
         )
-    )
+    checks.append(Check("workers", "OK" if facts.workers_seen else "WARN", seen))
     checks.append(
         Check(
             "stuck",
             "OK" if stuck == 0 else "WARN",
-            f"{stuck} stuck collection(s)"
+            f"{stuck} collection(s) with warnings"
             + ("; see 'fileintel collections list --stuck'" if stuck else ""),
         )
     )

@@ -24,6 +24,11 @@ class DatabaseError(FileIntelError):
     """Raised when the database cannot be reached or is not migrated to the expected head."""
 
 
+class DatabaseUnusable(DatabaseError):
+    """Raised when the database refuses every write until someone acts (its disk is full,
+    it is damaged): not any document's failure, so retrying one cannot help."""
+
+
 class BrokerError(FileIntelError):
     """Raised when the message broker or the events sink cannot be reached."""
 
@@ -34,6 +39,10 @@ class NotFound(FileIntelError):
 
 class InputError(FileIntelError):
     """Raised when user input (paths, names, options) cannot be used as given."""
+
+
+class EmbeddedBusy(InputError):
+    """Raised when the embedded mode already runs on this database in another process."""
 
 
 # --- state errors: a guarded write changed nothing ------------------------------------

@@ -13,6 +13,7 @@ import time
 from collections.abc import Collection
 
 from fileintel.config import redact
+from fileintel.errors import DatabaseUnusable
 
 _MARK = "_fileintel_handler"
 
@@ -81,10 +82,24 @@ def configure_logging(
         handler.setFormatter(JsonFormatter(secrets))
     else:
         handler.setFormatter(TextFormatter(secrets))
+    handler.addFilter(OncePerCause())
     kept = [] if replace_all else [h for h in root.handlers if not getattr(h, _MARK, False)]
     root.handlers[:] = [*kept, handler]
     root.setLevel(level.upper() if isinstance(level, str) else level)
     logging.getLogger("dramatiq").setLevel(logging.WARNING)
+    executors = logging.getLogger("apscheduler.executors.default")  # its job lines
+    if not any(isinstance(f, _DemoteToDebug) for f in executors.filters):
+        executors.addFilter(_DemoteToDebug())
+
+
+class _DemoteToDebug(logging.Filter):
+    """APScheduler's "Running job …" / "… executed successfully", twice every sweep
+    interval, are debug lines: demoted, and dropped unless the root logger shows debug."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.INFO:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(record.levelno)
 
 
 class _RedactingStderr(logging.Handler):
@@ -105,4 +120,45 @@ def mask_last_resort(secrets: Collection[str]) -> None:
     """
     handler = _RedactingStderr(logging.WARNING)
     handler.setFormatter(TextFormatter(secrets, "%(message)s"))
+    handler.addFilter(OncePerCause())
     logging.lastResort = handler
+
+
+#: While the database is unusable, a cause is logged at most once per this many seconds.
+UNUSABLE_LOG_INTERVAL_SECONDS = 30.0
+
+
+class OncePerCause(logging.Filter):
+    """While the database refuses writes for a cause that repeats (disk full, damaged),
+    every thread of every loop fails the same way, many times a second: one line per cause
+    per interval, without the traceback (the cause is the whole story)."""
+
+    def __init__(self, interval: float = UNUSABLE_LOG_INTERVAL_SECONDS) -> None:
+        super().__init__()
+        self.interval = interval
+        self._last: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        cause = _unusable_cause(record)
+        if cause is None:
+            return True
+        record.exc_info, record.exc_text = None, None
+        now = time.monotonic()
+        if now - self._last.get(cause, -self.interval) < self.interval:
+            return False
+        self._last[cause] = now
+        return True
+
+
+def _unusable_cause(record: logging.LogRecord) -> str | None:
+    args = record.args if isinstance(record.args, tuple) else ()
+    candidates: list[BaseException] = [a for a in args if isinstance(a, BaseException)]
+    if record.exc_info and record.exc_info[1] is not None:
+        candidates.append(record.exc_info[1])
+    for error in candidates:
+        seen: BaseException | None = error
+        while seen is not None:
+            if isinstance(seen, DatabaseUnusable):
+                return str(seen)
+            seen = seen.__cause__ or seen.__context__
+    return None

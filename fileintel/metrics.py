@@ -11,6 +11,8 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import Connection
 
+from fileintel.backends.commit_hooks import take_transitions
+
 TRANSITIONS = Counter(
     "fileintel_transitions_total",
     "Committed collection status changes",
@@ -25,21 +27,14 @@ DOCUMENT_SECONDS = Histogram(
 )
 RELAY_PUBLISHED = Counter("fileintel_outbox_published_total", "Outbox rows published", ["kind"])
 
-_PENDING_KEY = "fileintel_pending_transitions"
-
-
-def note_transition(conn: Connection, from_status: str | None, to_status: str) -> None:
-    """Remember a transition written on ``conn``; it is counted if the transaction commits."""
-    conn.info.setdefault(_PENDING_KEY, []).append((from_status or "none", to_status))
-
 
 def _on_commit(conn: Connection) -> None:
-    for from_status, to_status in conn.info.pop(_PENDING_KEY, []):
+    for from_status, to_status in take_transitions(conn.info):
         TRANSITIONS.labels(from_status, to_status).inc()
 
 
 def _on_rollback(conn: Connection) -> None:
-    conn.info.pop(_PENDING_KEY, None)
+    take_transitions(conn.info)
 
 
 def count_commits(engine: Engine) -> None:

@@ -10,7 +10,6 @@ the store, worker, runtime and system tests all process the same generated corpu
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from fileintel.db import dispose_engines, make_engine
 from fileintel.models import Base
 from fileintel.workers.actors import DocumentWorker
 from tests.corpus import Corpus, make_mixed_corpus, settings_for
-from tests.services import PG_ADMIN_URL, REDIS_URL, need
+from tests.services import REDIS_URL, need, scratch_pg_database
 
 TABLES = [t.name for t in reversed(Base.metadata.sorted_tables)]
 
@@ -42,20 +41,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A PostgreSQL database of this test session's own, migrated to head; dropped at the end."""
-    need("postgresql")
-    name = f"fileintel_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    migrate.upgrade(url)
-    try:
+    with scratch_pg_database("fileintel_test") as url:
+        migrate.upgrade(url)
         yield url
-    finally:
-        dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _truncate_pg(url: str) -> None:

@@ -220,7 +220,7 @@ def assert_chunks_match(engine: Engine, collection_id: str, corpus: Corpus) -> N
         ).all()
     per_path: dict[str, list[int]] = {}
     for r in rows:
-        assert r.embedding_dim == 384, f"chunk {r.ordinal} of {r.path} has no embedding"
+        assert r.embedding_dim == 256, f"chunk {r.ordinal} of {r.path} has no embedding"
         per_path.setdefault(r.path, []).append(r.ordinal)
     want = {e.path: list(range(e.chunks)) for e in corpus.good}
     assert {p: sorted(o) for p, o in per_path.items()} == want

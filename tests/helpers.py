@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, event, func, select
 
 from fileintel.db import make_engine, read_tx, write_tx
 from fileintel.models.events import STATUS_CHANGED
@@ -241,3 +241,13 @@ def on_statements(engine: Engine, look: Callable[[Any, str, Any], None]) -> Iter
         yield
     finally:
         event.remove(engine, "before_cursor_execute", listener)
+
+
+def unpublished(engine: Engine) -> int:
+    """Outbox rows the relay has not published yet (parked ones included)."""
+    with read_tx(engine) as conn:
+        return int(
+            conn.execute(
+                select(func.count()).select_from(outbox_t).where(outbox_t.c.published_at.is_(None))
+            ).scalar_one()
+        )

@@ -8,7 +8,8 @@ set of process helpers.
   commands that only read or write the database).
 - ``start_process`` / ``stop_process`` / ``kill_group``: long-running ``fileintel`` processes
   (worker, relay, scheduler, watch) in their own process group, stopped when the test process
-  dies; ``logs_of`` collects their logs for failure messages.
+  dies; ``logs_of`` collects their logs for failure messages; ``children_of`` / ``gone``:
+  a process's children (the embedded mode's worker processes) and whether they exited.
 """
 
 from __future__ import annotations
@@ -186,3 +187,31 @@ def logs_of(directory: Path) -> str:
     for path in sorted(directory.glob("*.log")):
         parts.append(f"--- {path.name}\n{path.read_text(errors='replace')[-6000:]}")
     return "\n".join(parts)
+
+
+def children_of(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (Linux ``/proc``), e.g. ``fileintel run``'s workers."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def gone(pids: Iterable[int]) -> bool:
+    """True when none of ``pids`` is alive any more (zombies count as gone)."""
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        if state[state.rindex(")") + 2] != "Z":
+            return False
+    return True

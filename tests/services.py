@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
 import pytest
+from sqlalchemy import create_engine, text
+
+from fileintel.db import dispose_engines
 
 PG_ADMIN_URL = os.environ.get(
     "FILEINTEL_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -79,3 +85,20 @@ def need(service: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"FILEINTEL_REQUIRE_SERVICES=1 but {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+@contextmanager
+def scratch_pg_database(prefix: str) -> Iterator[str]:
+    """An empty PostgreSQL database of the caller's own (its URL), dropped afterwards."""
+    need("postgresql")
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        dispose_engines()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

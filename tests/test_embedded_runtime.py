@@ -13,14 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 import fileintel.store.document_work as document_work
 import fileintel.workers.actors as actors
 from fileintel.config import Settings
 from fileintel.db import read_tx
+from fileintel.errors import EmbeddedBusy
 from fileintel.messaging import DOCUMENTS_QUEUE
-from fileintel.models.tables import outbox_t, status_events_t
+from fileintel.models.tables import status_events_t
 from fileintel.runtime import EmbeddedRuntime
 from tests.corpus import (
     Corpus,
@@ -31,7 +32,7 @@ from tests.corpus import (
     settings_for,
     terminal_status,
 )
-from tests.helpers import invariant_h_and_o, wait_for
+from tests.helpers import invariant_h_and_o, unpublished, wait_for
 from tests.processes import cli_env, run_cli
 from tests.store.test_database_work import assert_finished_like_pipeline, queue_corpus
 
@@ -57,16 +58,6 @@ def start_runtime() -> Iterator[Callable[..., EmbeddedRuntime]]:
     yield start
     for runtime in started:
         runtime.stop(timeout=15)
-
-
-def unpublished(engine: Engine) -> int:
-    """Outbox rows the relay has not published yet."""
-    with read_tx(engine) as conn:
-        return int(
-            conn.execute(
-                select(func.count()).select_from(outbox_t).where(outbox_t.c.published_at.is_(None))
-            ).scalar_one()
-        )
 
 
 def finalisers(engine: Engine, collection_id: str) -> list[tuple[str, str]]:
@@ -246,3 +237,15 @@ def test_cancel_while_documents_are_in_flight(
     assert len(entered) == 2  # nothing else was processed after the cancel
     invariant_h_and_o(engine, collection_id)
     engine.dispose()
+
+
+def test_one_runtime_per_database(
+    db_url: str, start_runtime: Callable[..., EmbeddedRuntime]
+) -> None:
+    first = start_runtime(fast_settings(db_url))
+    second = EmbeddedRuntime(fast_settings(db_url))
+    with pytest.raises(EmbeddedBusy, match="already runs on"):
+        second.start()
+    first.stop(timeout=15)
+    second.start()  # the lock was freed with the first runtime
+    second.stop(timeout=15)

@@ -59,7 +59,7 @@ def register(engine: Engine, name: str, paths: Sequence[Path]) -> str:
     from fileintel.store.collections import create_collection
     from fileintel.store.documents import register_documents, scan_paths
 
-    facts = scan_paths([str(p) for p in paths])
+    facts = scan_paths([str(p) for p in paths]).files
     with write_tx(engine) as conn:
         collection_id = create_collection(conn, name, actor="benchmark")
         register_documents(conn, collection_id, facts)

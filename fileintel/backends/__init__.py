@@ -7,11 +7,14 @@ statements of one database: ``postgresql`` (named queries in ``postgresql.sql``,
 once per connection) and ``sqlite`` (SQLAlchemy Core statements built once, most of them in
 ``portable``). Nothing outside this package asks which database it talks to.
 
-Adding a backend: implement ``Backend`` in a module here, compile ``db_now`` for it, and add
-it to ``_BACKENDS``; the suite's ``db_url`` fixture then runs every database test on it.
+Adding a backend: implement ``Backend`` in a module here, compile ``db_now`` for it, and name
+it in ``_BACKENDS``; the suite's ``db_url`` fixture then runs every database test on it.
 """
 
 from __future__ import annotations
+
+import importlib
+import threading
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
@@ -26,8 +29,6 @@ from fileintel.backends.interface import (
     OutboxTail,
     SessionLock,
 )
-from fileintel.backends.postgresql import PostgreSQLBackend
-from fileintel.backends.sqlite import SQLiteBackend
 
 __all__ = [
     "Backend",
@@ -42,18 +43,34 @@ __all__ = [
     "backend_for_url",
 ]
 
-_BACKENDS: dict[str, Backend] = {"postgresql": PostgreSQLBackend(), "sqlite": SQLiteBackend()}
+#: Each database's backend, by SQLAlchemy dialect name: imported when a process first uses
+#: that database, so a command reading the embedded file never loads PostgreSQL's queries.
+_BACKENDS = {
+    "postgresql": "fileintel.backends.postgresql:PostgreSQLBackend",
+    "sqlite": "fileintel.backends.sqlite:SQLiteBackend",
+}
+_loaded: dict[str, Backend] = {}
+_loading = threading.Lock()
+
+
+def _load(name: str) -> Backend:
+    with _loading:
+        backend = _loaded.get(name)
+        if backend is None:
+            module, _, cls = _BACKENDS[name].partition(":")
+            backend = _loaded[name] = getattr(importlib.import_module(module), cls)()
+        return backend
 
 
 def backend_for_url(url: str) -> Backend:
     """The backend of a database URL."""
-    scheme = url.split(":", 1)[0].split("+", 1)[0]
-    backend = _BACKENDS.get(scheme)
-    if backend is None:
-        raise ValueError(f"no backend for {scheme!r} databases")
-    return backend
+    name = url.split(":", 1)[0].split("+", 1)[0]
+    if name not in _BACKENDS:
+        raise ValueError(f"no backend for {name!r} databases")
+    return _loaded.get(name) or _load(name)
 
 
 def backend_for(bind: Engine | Connection) -> Backend:
     """The backend of an engine or connection."""
-    return _BACKENDS[bind.dialect.name]
+    name = bind.dialect.name
+    return _loaded.get(name) or _load(name)

@@ -1,4 +1,5 @@
-"""What happens after a commit that wrote outbox rows, for every kind of transaction.
+"""What happens after a commit, for every kind of transaction: outbox rows and status
+changes written in it are noted on the connection and acted on once it commits.
 
 Code that inserts outbox rows marks its connection (``mark_outbox_written``); whoever
 commits the transaction (``db.write_tx``, a backend's hot transaction) runs the hooks
@@ -23,6 +24,8 @@ log = logging.getLogger("fileintel.db")
 
 #: Set in ``Connection.info`` by code that inserts outbox rows.
 _OUTBOX_WRITTEN = "fileintel.outbox_written"
+#: Set in ``Connection.info`` by the transition: the (from, to) pairs it wrote.
+_TRANSITIONS = "fileintel.pending_transitions"
 _hooks: weakref.WeakKeyDictionary[Engine, list[Callable[[], None]]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
@@ -36,6 +39,17 @@ def take_outbox_written(info: dict[Any, Any]) -> bool:
     """Whether the transaction whose connection has ``info`` (``Connection.info``, taken
     while the connection was valid) inserted outbox rows; clears the note."""
     return bool(info.pop(_OUTBOX_WRITTEN, False))
+
+
+def note_transition(conn: Connection, from_status: str | None, to_status: str) -> None:
+    """Remember a status change written on ``conn``: the metrics count it at commit
+    (``fileintel.metrics.count_commits``), never when it is rolled back."""
+    conn.info.setdefault(_TRANSITIONS, []).append((from_status or "none", to_status))
+
+
+def take_transitions(info: dict[Any, Any]) -> list[tuple[str, str]]:
+    """The status changes noted on a connection's ``info`` since the last call."""
+    return list(info.pop(_TRANSITIONS, ()))
 
 
 def on_outbox_commit(engine: Engine, hook: Callable[[], None]) -> Callable[[], None]:

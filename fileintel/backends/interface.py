@@ -122,6 +122,16 @@ class Backend(Protocol):
     def make_engine(self, url: str) -> Engine:
         """An engine with this database's connection settings."""
 
+    def integrity_problems(self, conn: Connection) -> list[str]:
+        """What a quick check of the database's own structure finds wrong (empty: nothing)."""
+
+    def storage_problem(self, conn: Connection) -> str | None:
+        """Why the database cannot grow now, when this client can tell (its disk is full)."""
+
+    def missing_database(self, url: str) -> str | None:
+        """Why the database at ``url`` is known not to exist, without creating it (a SQLite
+        file that is not there); None when it may exist (a server answers for itself)."""
+
     def hot_tx(self, engine: Engine) -> AbstractContextManager[Connection]:
         """The transaction of a hot path (a claim, a finish, a relay pass)."""
 
@@ -147,6 +157,17 @@ class Backend(Protocol):
         """The outcome, chunks replaced, counters moved, progress event; the run's counters
         after the move, or None when the fence matched nothing (the caller rolls back).
         ``add_first``: the document had no chunks at its claim (``ChunksExist`` if wrong)."""
+
+    def lexical_search(
+        self,
+        conn: Connection,
+        collection_id: str,
+        terms: Sequence[str],
+        limit: int,
+        document_ids: Sequence[int] | None,
+    ) -> list[tuple[int, float]]:
+        """(chunk id, score) of the collection's chunks holding any of ``terms`` (words),
+        best first, at most ``limit``; only ``document_ids``' chunks unless it is None."""
 
     def make_durable(self, conn: Connection) -> None:
         """Make the open hot transaction's commit wait for durability."""
@@ -182,3 +203,7 @@ class Backend(Protocol):
 
     def lock_holder_exists(self, engine: Engine, name: str) -> bool | None:
         """Whether some process holds ``name`` (None when it cannot be told)."""
+
+    def server_started_at(self, conn: Connection) -> dt.datetime | None:
+        """When the database server last started, if a restart can lose commits that
+        were acknowledged (None where it cannot)."""

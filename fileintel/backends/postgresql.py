@@ -21,6 +21,7 @@ sweeper's leader holds a session advisory lock.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -63,7 +64,10 @@ from fileintel.models.events import STATUS_CHANGED
 #: The durability barrier's statement (``flush_committed``).
 FLUSH_COMMITTED = QUERIES["flush_committed"]
 #: The advisory lock keys of the named session locks (pg_advisory_lock takes a bigint).
-LOCK_KEYS = {"sweep": 0x46494C45_5357}  # "FILESW"
+LOCK_KEYS = {
+    "sweep": 0x46494C45_5357,  # "FILESW"
+    "embedded": 0x46494C45_454D,  # "FILEEM": one embedded runtime per database
+}
 
 
 @compiles(db_now, "postgresql")
@@ -78,6 +82,20 @@ class PostgreSQLBackend:
     """Statements for PostgreSQL."""
 
     name = "postgresql"
+
+    def integrity_problems(self, conn: Connection) -> list[str]:
+        """None checked here: PostgreSQL verifies each page as it reads it (and checksums
+        when the cluster has them) and reports a damaged one as the error of that read."""
+        return []
+
+    def storage_problem(self, conn: Connection) -> str | None:
+        """The server's disk is out of a client's sight; a full one shows as the errors of
+        writes (``diagnosis``: disk_full)."""
+        return None
+
+    def missing_database(self, url: str) -> str | None:
+        """The server says so itself when it is asked (translated by ``diagnosis``)."""
+        return None
 
     def make_engine(self, url: str) -> Engine:
         """A pool without pre-ping (a round trip per transaction): a dropped connection
@@ -188,6 +206,26 @@ class PostgreSQLBackend:
             copy_chunks(conn, data)
         return counters
 
+    def lexical_search(
+        self,
+        conn: Connection,
+        collection_id: str,
+        terms: Sequence[str],
+        limit: int,
+        document_ids: Sequence[int] | None,
+    ) -> list[tuple[int, float]]:
+        """The ``lexical_search`` query on the generated ``tsvector`` (migration 0005)."""
+        if not terms or document_ids == []:
+            return []
+        params = {
+            "query": " | ".join(terms),  # words only: the caller keeps \w+ tokens
+            "collection_id": collection_id,
+            "limit": limit,
+            "document_ids": None if document_ids is None else list(document_ids),
+        }
+        rows = conn.exec_driver_sql(QUERIES["lexical_search"], params)
+        return [(int(r.id), float(r.score)) for r in rows]
+
     def make_durable(self, conn: Connection) -> None:
         """The open transaction's COMMIT waits for its WAL flush again (after ASYNC_BEGIN)."""
         conn.exec_driver_sql(SYNC_COMMIT)
@@ -249,6 +287,11 @@ class PostgreSQLBackend:
         with engine.connect() as conn:
             query = QUERIES["advisory_lock_held"]
             return bool(conn.exec_driver_sql(query, {"key": LOCK_KEYS[name]}).scalar_one())
+
+    def server_started_at(self, conn: Connection) -> dt.datetime | None:
+        """The postmaster's start: claims and finishes commit without the WAL flush."""
+        started = conn.exec_driver_sql(QUERIES["server_started_at"]).scalar_one()
+        return started.astimezone(dt.UTC) if started is not None else None
 
 
 class _PgListener:

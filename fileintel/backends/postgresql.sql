@@ -197,6 +197,11 @@ SELECT s.xmin, s.xmax, s.top, o.id, o.kind, o.payload
 SET LOCAL synchronous_commit TO on;
 SELECT pg_logical_emit_message(true, 'fileintel', '')
 
+-- name: server_started_at
+-- When the server (its postmaster) last started: commits made without waiting for the
+-- WAL flush before then may have been lost in a crash.
+SELECT pg_postmaster_start_time()
+
 -- name: try_advisory_lock
 -- The sweeper's leader lock: a session advisory lock, free again when the session ends.
 SELECT pg_try_advisory_lock(%(key)s)
@@ -207,3 +212,15 @@ SELECT count(*) FROM pg_locks
  WHERE locktype = 'advisory' AND granted
    AND ((classid::bigint << 32) | objid::bigint) = %(key)s
    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+
+-- name: lexical_search
+-- A collection's chunks that contain any of the query's words (%(query)s: words joined by
+-- '|', stemmed and stripped of stop words by the 'english' configuration of migration
+-- 0005's generated column), best first. %(document_ids)s NULL: every document.
+SELECT c.id, ts_rank(c.text_search, q.query, 1) AS score
+  FROM chunks c, to_tsquery('english'::regconfig, %(query)s) AS q(query)
+ WHERE c.collection_id = %(collection_id)s
+   AND c.text_search @@ q.query
+   AND (%(document_ids)s::bigint[] IS NULL OR c.document_id = ANY(%(document_ids)s::bigint[]))
+ ORDER BY score DESC, c.id
+ LIMIT %(limit)s

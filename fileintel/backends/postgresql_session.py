@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import Engine, exc
 from sqlalchemy.engine import Connection
 
-from fileintel.backends.commit_hooks import run_outbox_hooks, short_error, take_outbox_written
+from fileintel.backends.commit_hooks import run_outbox_hooks, take_outbox_written
+from fileintel.backends.transactions import translated
 from fileintel.errors import DatabaseError
 
 log = logging.getLogger("fileintel.db")
@@ -76,8 +77,8 @@ def manual_tx(engine: Engine) -> Iterator[Connection]:
                     dbapi.autocommit = False
                 elif not conn.invalidated:
                     conn.invalidate()
-    except exc.OperationalError as e:
-        raise DatabaseError(f"database error: {short_error(e, engine)}") from e
+    except exc.DBAPIError as e:
+        raise translated(e, engine) from e
     if wrote_outbox:
         run_outbox_hooks(engine)
 

@@ -10,6 +10,9 @@ the driver's ``executemany``.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import os
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -30,6 +33,7 @@ from fileintel.backends.interface import (
     OutboxTail,
     SessionLock,
 )
+from fileintel.backends.sqlite_lexical import lexical_search
 from fileintel.backends.transactions import SQLITE_BEGIN, write_tx
 from fileintel.models import events
 from fileintel.models.clock import db_now
@@ -38,6 +42,9 @@ from fileintel.models.tables import collections_t, outbox_t
 
 #: How long a writer waits for the write lock before "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: Below this much free space where the database file lives, writes are about to fail
+#: ("database or disk is full"): a status warning and a doctor line say so beforehand.
+MIN_FREE_BYTES = 1024 * 1024
 
 
 @compiles(db_now, "sqlite")
@@ -54,6 +61,34 @@ class SQLiteBackend:
     """Statements for the embedded SQLite file."""
 
     name = "sqlite"
+
+    def integrity_problems(self, conn: Connection) -> list[str]:
+        """``PRAGMA quick_check``: every page and index entry readable and well formed
+        (O(N), without the cross-checks of ``integrity_check``)."""
+        rows = [str(r[0]) for r in conn.exec_driver_sql("PRAGMA quick_check(20)")]
+        return [] if rows == ["ok"] else rows
+
+    def storage_problem(self, conn: Connection) -> str | None:
+        """The file system holding the database file (and its WAL) has less than
+        ``MIN_FREE_BYTES`` left for this user."""
+        path = conn.engine.url.database
+        if not path or path == ":memory:":
+            return None
+        try:
+            fs = os.statvfs(Path(path).expanduser().parent)
+        except OSError:
+            return None
+        free = fs.f_bavail * fs.f_frsize
+        if free >= MIN_FREE_BYTES:
+            return None
+        return f"the database's disk is full ({free // 1024} KiB free for {path})"
+
+    def missing_database(self, url: str) -> str | None:
+        """A read must not leave an empty file behind where none was (connecting makes one)."""
+        path = url.removeprefix("sqlite:///")
+        if not path or path == ":memory:" or Path(path).expanduser().exists():
+            return None
+        return f"no database file at {path}; create it with 'fileintel db upgrade'"
 
     def make_engine(self, url: str) -> Engine:
         """WAL, a busy timeout, foreign keys, and BEGIN sent by us (IMMEDIATE for writes)."""
@@ -219,6 +254,17 @@ class SQLiteBackend:
         self.add_event(conn, payload["type"], outcome.collection_id, payload)
         return counters
 
+    def lexical_search(
+        self,
+        conn: Connection,
+        collection_id: str,
+        terms: Sequence[str],
+        limit: int,
+        document_ids: Sequence[int] | None,
+    ) -> list[tuple[int, float]]:
+        """FTS5 with BM25 (``sqlite_lexical``)."""
+        return lexical_search(conn, collection_id, terms, limit, document_ids)
+
     def make_durable(self, conn: Connection) -> None:
         """Nothing to do: every SQLite commit is synchronous."""
 
@@ -236,7 +282,7 @@ class SQLiteBackend:
     ) -> list[Any]:
         """The claim as a plain ordered read: the write transaction is the only writer."""
         params: dict[str, Any] = {"limit": limit, "kinds": kinds, "after": after, "skip": skip}
-        return list(conn.execute(_CLAIM_MORE if skip else _CLAIM, params))
+        return list(conn.execute(_claim_statement(skip_keys=bool(skip)), params))
 
     def mark_published(self, conn: Connection, ids: Sequence[int], *, commit: bool) -> None:
         """Set ``published_at`` (the write transaction commits it)."""
@@ -261,6 +307,10 @@ class SQLiteBackend:
 
     def lock_holder_exists(self, engine: Engine, name: str) -> bool | None:
         """Cannot be told without taking the lock."""
+        return None
+
+    def server_started_at(self, conn: Connection) -> dt.datetime | None:
+        """An embedded file has no server, and its commits are durable when acknowledged."""
         return None
 
 
@@ -313,6 +363,7 @@ _INSERT_CHUNKS = (
 _o = outbox_t.c
 
 
+@functools.cache
 def _claim_statement(skip_keys: bool) -> Any:
     """Due rows in id order, each with the first row blocking its key (no locks: the
     relay's write transaction is SQLite's only writer).
@@ -374,8 +425,6 @@ def _claim_statement(skip_keys: bool) -> Any:
     ).order_by(p.id)
 
 
-_CLAIM = _claim_statement(skip_keys=False)
-_CLAIM_MORE = _claim_statement(skip_keys=True)
 _TAIL = (
     select(_o.id, _o.kind, case((_o.kind == "event", _o.payload)).label("payload"))
     .where(_o.id > bindparam("after"))

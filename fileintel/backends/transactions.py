@@ -17,7 +17,8 @@ from sqlalchemy import Engine, exc
 from sqlalchemy.engine import Connection
 
 from fileintel.backends.commit_hooks import run_outbox_hooks, short_error, take_outbox_written
-from fileintel.errors import DatabaseError
+from fileintel.backends.diagnosis import diagnose, note_unusable
+from fileintel.errors import DatabaseError, DatabaseUnusable
 
 #: The execution option that tells SQLite's BEGIN how to start (``sqlite.py``).
 SQLITE_BEGIN = "sqlite_begin"
@@ -37,10 +38,22 @@ def write_tx(engine: Engine) -> Iterator[Connection]:
                 yield conn
             finally:
                 wrote_outbox = take_outbox_written(conn.info)
-    except exc.OperationalError as e:
-        raise DatabaseError(f"database error: {short_error(e, engine)}") from e
+    except exc.DBAPIError as e:
+        raise translated(e, engine) from e
     if wrote_outbox:
         run_outbox_hooks(engine)
+
+
+def translated(e: exc.DBAPIError, engine: Engine) -> Exception:
+    """The typed error for a driver's: DatabaseUnusable for a cause that repeats (noted
+    for this process), DatabaseError for another operational one, else ``e`` itself."""
+    found = diagnose(e)
+    if found is not None and found.repeats:
+        note_unusable(found)
+        return DatabaseUnusable(found.message)
+    if isinstance(e, exc.OperationalError):
+        return DatabaseError(f"database error: {short_error(e, engine)}")
+    return e
 
 
 @contextmanager
@@ -51,5 +64,5 @@ def read_tx(engine: Engine) -> Iterator[Connection]:
             conn.execution_options(**{SQLITE_BEGIN: "DEFERRED"})
             with conn.begin():
                 yield conn
-    except exc.OperationalError as e:
-        raise DatabaseError(f"database error: {short_error(e, engine)}") from e
+    except exc.DBAPIError as e:
+        raise translated(e, engine) from e

@@ -1,1 +1,2 @@
-"""Click commands, one module per command group; ``fileintel.cli`` assembles them."""
+"""Click commands, one module per subject; ``fileintel.cli`` names them in its tables and
+imports a module only when one of its commands runs."""

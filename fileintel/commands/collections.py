@@ -1,29 +1,24 @@
-"""``fileintel collections``: create, register files, request processing, and ask how it goes."""
+"""``fileintel collections create``, ``add``, ``documents`` and ``process``.
+
+The read-only views of a collection (``list``, ``status``, ``history``) are in
+``fileintel.commands.status``, which does not import registration or processing.
+"""
 
 from __future__ import annotations
 
 import click
 
 from fileintel.commands.common import JSON_OPTION, AppContext, pass_app, print_json
-from fileintel.commands.render import (
-    render_collection_list,
-    render_explain,
-    render_history,
-    render_status,
-)
+from fileintel.commands.follow_run import follow_until_terminal
+from fileintel.commands.processing import run_options
 from fileintel.db import read_tx, write_tx
+from fileintel.models.states import DocumentState
 from fileintel.store import collections as store
 from fileintel.store import documents as docs_store
 from fileintel.store.runs import request_processing
-from fileintel.store.status import collection_status, history, list_collections
 
 
-@click.group()
-def collections() -> None:
-    """Collections of documents and their processing status."""
-
-
-@collections.command()
+@click.command()
 @click.argument("name")
 @click.option("--description", default=None, help="A note about what the collection holds.")
 @JSON_OPTION
@@ -38,84 +33,33 @@ def create(app: AppContext, name: str, description: str | None, as_json: bool) -
         click.echo(f"created collection '{name}' ({collection_id})")
 
 
-@collections.command()
+@click.command()
 @click.argument("name_or_id")
 @click.argument("paths", nargs=-1, required=True)
 @JSON_OPTION
 @pass_app
 def add(app: AppContext, name_or_id: str, paths: tuple[str, ...], as_json: bool) -> None:
     """Register files and directories (recursively) as documents of a collection."""
-    facts = docs_store.scan_paths(paths)
+    scan = docs_store.scan_paths(paths)
     with write_tx(app.engine) as conn:
         collection = store.find_collection(conn, name_or_id)
-        result = docs_store.register_documents(conn, collection.id, facts)
+        result = docs_store.register_scan(conn, collection.id, scan)
     if as_json:
         print_json(result.as_dict())
         return
-    click.echo(
-        f"{collection.name}: added {len(result.added)}, updated {len(result.updated)}, "
-        f"unchanged {len(result.unchanged)}, same content as another document "
-        f"{len(result.duplicates)}"
-    )
-    for path, existing in result.duplicates:
-        click.echo(f"  not added: {path} has the same content as {existing}")
+    click.echo(result.summary(collection.name))
+    for line in result.detail_lines():
+        click.echo(line)
 
 
-@collections.command("list")
-@click.option("--status", "status_filter", default=None, help="Only collections in this status.")
-@click.option("--stuck", is_flag=True, help="Only collections with warnings.")
-@JSON_OPTION
-@pass_app
-def list_(app: AppContext, status_filter: str | None, stuck: bool, as_json: bool) -> None:
-    """List collections with their status and warnings."""
-    wanted = store.parse_status_filter(status_filter)
-    with read_tx(app.engine) as conn:
-        rows = list_collections(conn, status=wanted, stuck=stuck)
-    if as_json:
-        print_json(rows)
-    else:
-        render_collection_list(rows)
-
-
-@collections.command()
+@click.command()
 @click.argument("name_or_id")
-@click.option("--explain", is_flag=True, help="Also show transitions, leases and next moves.")
-@JSON_OPTION
-@pass_app
-def status(app: AppContext, name_or_id: str, explain: bool, as_json: bool) -> None:
-    """Is the collection done, and if not, why?"""
-    with read_tx(app.engine) as conn:
-        collection = store.find_collection(conn, name_or_id)
-        view = collection_status(conn, collection)
-        if explain:
-            from fileintel.store.explain import explain as explain_view
-
-            view["explain"] = explain_view(conn, collection)
-    if as_json:
-        print_json(view)
-        return
-    render_status(view)
-    if explain:
-        render_explain(view["explain"])
-
-
-@collections.command("history")
-@click.argument("name_or_id")
-@JSON_OPTION
-@pass_app
-def history_(app: AppContext, name_or_id: str, as_json: bool) -> None:
-    """Every status change of a collection, with time, run, actor and message."""
-    with read_tx(app.engine) as conn:
-        rows = history(conn, store.find_collection(conn, name_or_id).id)
-    if as_json:
-        print_json(rows)
-    else:
-        render_history(rows)
-
-
-@collections.command()
-@click.argument("name_or_id")
-@click.option("--state", default=None, help="Only documents in this state.")
+@click.option(
+    "--state",
+    type=click.Choice([s.value for s in DocumentState]),
+    default=None,
+    help="Only documents in this state.",
+)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many.")
 @JSON_OPTION
 @pass_app
@@ -137,7 +81,7 @@ def documents(
         click.echo("no documents" + (f" in state {state}" if state else ""))
 
 
-@collections.command()
+@click.command()
 @click.argument("name_or_id")
 @click.option("--wait", is_flag=True, help="Follow progress until the run ends.")
 @click.option("--no-embeddings", is_flag=True, help="Do not compute embeddings.")
@@ -155,8 +99,6 @@ def process(
     as_json: bool,
 ) -> int:
     """Request processing of every document of a collection (a new run)."""
-    from fileintel.commands.processing import run_options
-
     with write_tx(app.engine) as conn:
         collection = store.find_collection(conn, name_or_id)
         run_id = request_processing(
@@ -164,6 +106,7 @@ def process(
             collection.id,
             options=run_options(no_embeddings, no_metadata, force),
             deadline_seconds=app.settings.run_deadline_seconds,
+            default_embedder=app.settings.embedder,
         )
     if as_json and not wait:
         print_json({"collection_id": collection.id, "run_id": run_id, "status": "queued"})
@@ -172,6 +115,4 @@ def process(
     if not wait:
         click.echo(f"follow it with 'fileintel collections watch {collection.name}'")
         return 0
-    from fileintel.commands.follow_run import follow_until_terminal
-
     return follow_until_terminal(app, collection.id, run_id, as_json=as_json)

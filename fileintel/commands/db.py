@@ -8,7 +8,7 @@ from sqlalchemy.exc import OperationalError
 from fileintel import migrate
 from fileintel.commands.common import AppContext, pass_app, print_json
 from fileintel.config import mask_url, redact
-from fileintel.db import get_engine
+from fileintel.db import get_engine, missing_database
 from fileintel.errors import DatabaseError
 
 
@@ -34,7 +34,8 @@ def upgrade(app: AppContext, revision: str) -> None:
         migrate.upgrade(app.settings.database_url, revision)
     except OperationalError as e:
         raise DatabaseError(f"cannot migrate {_safe_url(app)}: {_reason(app, e)}") from e
-    click.echo(f"database {_safe_url(app)} is at revision {migrate.head_revision()}")
+    engine = get_engine(app.settings.database_url)
+    click.echo(f"database {_safe_url(app)} is at revision {migrate.current_revision(engine)}")
 
 
 @db.command()
@@ -42,11 +43,13 @@ def upgrade(app: AppContext, revision: str) -> None:
 @pass_app
 def current(app: AppContext, as_json: bool) -> None:
     """Show the database's schema revision and whether it is the newest."""
-    engine = get_engine(app.settings.database_url)
-    try:
-        revision = migrate.current_revision(engine)
-    except OperationalError as e:
-        raise DatabaseError(f"cannot reach {_safe_url(app)}: {_reason(app, e)}") from e
+    revision: str | None = None
+    if missing_database(app.settings.database_url) is None:  # a missing file: not initialised
+        engine = get_engine(app.settings.database_url)  # (connecting would create it)
+        try:
+            revision = migrate.current_revision(engine)
+        except OperationalError as e:
+            raise DatabaseError(f"cannot reach {_safe_url(app)}: {_reason(app, e)}") from e
     head = migrate.head_revision()
     if as_json:
         print_json({"current": revision, "head": head, "up_to_date": revision == head})

@@ -8,7 +8,11 @@ import threading
 import click
 
 from fileintel.commands.common import JSON_OPTION, AppContext, pass_app, print_json
+from fileintel.doctor import run_checks
 from fileintel.logs import configure_logging
+from fileintel.metrics_server import serve
+from fileintel.sweeper.scheduler import SweepScheduler
+from fileintel.sweeper.sweep import Sweeper
 
 
 @click.command()
@@ -27,13 +31,9 @@ from fileintel.logs import configure_logging
 @pass_app
 def scheduler(app: AppContext, interval: float | None, metrics_port: int | None) -> None:
     """Run the sweeper on a timer (one active scheduler at a time; others stand by)."""
-    from fileintel.sweeper.scheduler import SweepScheduler
-
     configure_logging(app.settings.log_format, app.settings.log_level, secrets=app.settings.secrets)
     engine = app.engine
     if metrics_port:
-        from fileintel.metrics_server import serve
-
         serve(metrics_port, engine)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -47,8 +47,6 @@ def scheduler(app: AppContext, interval: float | None, metrics_port: int | None)
 @pass_app
 def sweep(app: AppContext, dry_run: bool, as_json: bool) -> None:
     """Run one sweep pass now (the collection/run audit included) and print its decisions."""
-    from fileintel.sweeper.sweep import Sweeper
-
     result = Sweeper(app.settings, app.engine).run_once(dry_run=dry_run, audit=True)
     if as_json:
         print_json(
@@ -81,8 +79,6 @@ def sweep(app: AppContext, dry_run: bool, as_json: bool) -> None:
 @pass_app
 def doctor(app: AppContext, as_json: bool) -> int:
     """Check database, broker, events sink, relay, scheduler, workers and stuck collections."""
-    from fileintel.doctor import run_checks
-
     checks = run_checks(app.settings)
     if as_json:
         print_json([c.as_dict() for c in checks])
@@ -90,6 +86,3 @@ def doctor(app: AppContext, as_json: bool) -> int:
         for c in checks:
             click.echo(f"{c.level:<4}  {c.name:<10} {c.message}")
     return 1 if any(c.level == "FAIL" for c in checks) else 0
-
-
-COMMANDS: list[click.Command] = [scheduler, sweep, doctor]

@@ -51,6 +51,3 @@ def retry_parked_command(app: AppContext, as_json: bool) -> None:
         print_json({"retried": count})
     else:
         click.echo(f"{count} parked row(s) put back")
-
-
-COMMANDS: list[click.Command] = [outbox]

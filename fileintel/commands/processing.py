@@ -14,11 +14,17 @@ from fileintel.commands.follow_run import follow_until_terminal
 from fileintel.config import mask_url
 from fileintel.db import write_tx
 from fileintel.errors import AlreadyProcessing, InputError, NotFound
+from fileintel.logs import configure_logging
 from fileintel.pipeline import PipelineOptions
+from fileintel.runtime import DEFAULT_WORKER_THREADS, EmbeddedRuntime, default_processes
 from fileintel.store import collections as store
-from fileintel.store.documents import register_documents, scan_paths
+from fileintel.store.documents import register_scan, scan_paths
 from fileintel.store.lifecycle import cancel_run
-from fileintel.store.runs import RETRY, request_processing
+from fileintel.store.removal import remove_missing
+from fileintel.store.runs import RETRY, get_run, request_processing
+
+#: The exit code of a command stopped by Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
 
 
 def run_options(no_embeddings: bool, no_metadata: bool, force: bool) -> dict[str, object]:
@@ -27,12 +33,33 @@ def run_options(no_embeddings: bool, no_metadata: bool, force: bool) -> dict[str
     return {**options.as_dict(), "force": force}
 
 
+#: The embedded mode's worker processes and threads, as ``run`` and ``ingest`` take them.
+PROCESSES_OPTION = click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Embedded mode: worker processes (default: one per CPU).",
+)
+THREADS_OPTION = click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=DEFAULT_WORKER_THREADS,
+    show_default=True,
+    help="Embedded mode: worker threads per process.",
+)
+
+
 @click.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--collection", "name", required=True, help="Collection name (created if new).")
 @click.option("--no-embeddings", is_flag=True, help="Do not compute embeddings.")
 @click.option("--no-metadata", is_flag=True, help="Do not extract document metadata.")
 @click.option("--force", is_flag=True, help="Reprocess documents even if unchanged.")
+@PROCESSES_OPTION
+@THREADS_OPTION
+@click.option(
+    "--sync", is_flag=True, help="Remove documents under PATHS whose file is gone from disk."
+)
 @JSON_OPTION
 @pass_app
 def ingest(
@@ -42,23 +69,36 @@ def ingest(
     no_embeddings: bool,
     no_metadata: bool,
     force: bool,
+    processes: int | None,
+    threads: int,
+    sync: bool,
     as_json: bool,
 ) -> int:
     """Add PATHS to a collection, process it, follow progress and summarise.
 
     Exit code: 0 completed, 3 completed with errors, 1 failed or cancelled.
     """
-    facts = scan_paths(paths)
+    if app.settings.is_embedded_broker:  # this process runs the workers
+        app.require_embedder()
+    scan = scan_paths(paths)
     with write_tx(app.engine) as conn:
         try:
             collection_id = store.find_collection(conn, name).id
         except NotFound:
             collection_id = store.create_collection(conn, name)
-        added = register_documents(conn, collection_id, facts)
-    summary = (
-        f"{name}: {len(added.added)} added, {len(added.updated)} updated, "
-        f"{len(added.unchanged)} unchanged, {len(added.duplicates)} duplicates"
-    )
+        removed = (
+            remove_missing(
+                conn, collection_id, paths, why="files gone from disk, --sync", actor="cli"
+            )
+            if sync
+            else None
+        )
+        added = register_scan(conn, collection_id, scan)
+    summary = added.summary(name)
+    if removed is not None:
+        summary += f", {len(removed.paths)} removed (gone from disk)"
+    for line in added.detail_lines():
+        click.echo(line, err=True)
     try:
         with write_tx(app.engine) as conn:
             run_id = request_processing(
@@ -66,6 +106,7 @@ def ingest(
                 collection_id,
                 options=run_options(no_embeddings, no_metadata, force),
                 deadline_seconds=app.settings.run_deadline_seconds,
+                default_embedder=app.settings.embedder,
             )
     except AlreadyProcessing as busy:
         # An earlier ingest is still running (or was interrupted): follow it rather than
@@ -80,7 +121,19 @@ def ingest(
         )
     else:
         click.echo(f"{summary}; run {run_id}", err=as_json)
-    return follow_until_terminal(app, collection_id, run_id, as_json=as_json)
+    try:
+        return follow_until_terminal(
+            app, collection_id, run_id, as_json=as_json, processes=processes, threads=threads
+        )
+    except KeyboardInterrupt:
+        # The worker processes have stopped (running documents finished); the run stays
+        # open and true, and the next runtime on this database recovers what is left.
+        click.echo(
+            f"interrupted: run {run_id} of '{name}' is not finished; it resumes when "
+            f"'fileintel ingest' or 'fileintel run' runs again on this database",
+            err=True,
+        )
+        return EXIT_INTERRUPTED
 
 
 @click.command()
@@ -114,8 +167,6 @@ def retry(app: AppContext, name_or_id: str, wait: bool, as_json: bool) -> int:
         collection = store.find_collection(conn, name_or_id)
         options = {"force": True}
         if collection.current_run_id:
-            from fileintel.store.runs import get_run
-
             options = {**get_run(conn, collection.current_run_id).options, "force": True}
         run_id = request_processing(
             conn,
@@ -123,6 +174,7 @@ def retry(app: AppContext, name_or_id: str, wait: bool, as_json: bool) -> int:
             options=options,
             kind=RETRY,
             deadline_seconds=app.settings.run_deadline_seconds,
+            default_embedder=app.settings.embedder,
         )
     if not wait:
         if as_json:
@@ -188,6 +240,7 @@ def worker(
             "cannot reach it. Use 'fileintel run', or set a redis:// or amqp:// URL"
         )
     app.engine  # noqa: B018 - fail now, in one line, if the database is not migrated
+    app.require_embedder()
     env = {
         **os.environ,
         "FILEINTEL_DATABASE_URL": app.settings.database_url,
@@ -208,31 +261,35 @@ def worker(
 
 
 @click.command("run")
-@click.option(
-    "--threads", type=click.IntRange(min=1), default=2, show_default=True, help="Worker threads."
-)
+@PROCESSES_OPTION
+@THREADS_OPTION
 @pass_app
-def run_embedded(app: AppContext, threads: int) -> None:
-    """Run worker threads, relay and sweeper in this process (the embedded mode)."""
-    from fileintel.logs import configure_logging
-    from fileintel.runtime import EmbeddedRuntime
+def run_embedded(app: AppContext, processes: int | None, threads: int) -> None:
+    """Run worker processes, relay and sweeper on this database (the embedded mode).
 
+    One runs per database: a second 'fileintel run' says so and exits 1.
+    """
     if not app.settings.is_embedded_broker:
         raise InputError(
             "'fileintel run' is the embedded mode (stub:// broker); with "
             f"{mask_url(app.settings.broker_url)} run 'honcho start' on the Procfile"
         )
+    app.engine  # noqa: B018 - check the schema (quietly) before starting anything
+    app.require_embedder()
     configure_logging(app.settings.log_format, app.settings.log_level, secrets=app.settings.secrets)
-    app.engine  # noqa: B018 - check the schema before starting threads
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with EmbeddedRuntime(app.settings, worker_threads=threads):
+    runtime = EmbeddedRuntime(
+        app.settings, processes=processes or default_processes(), worker_threads=threads
+    )
+    with runtime:
         where = mask_url(app.settings.database_url)
-        click.echo(f"FileIntel running on {where} (Ctrl-C to stop)", err=True)
-        stop.wait()
+        click.echo(
+            f"FileIntel running on {where} (Ctrl-C to stop): {runtime.processes} worker "
+            f"process(es) of {threads} thread(s)",
+            err=True,
+        )
+        while not stop.wait(0.5):
+            pass
     click.echo("stopped", err=True)
-
-
-COMMANDS: list[click.Command] = [ingest, worker, run_embedded]
-COLLECTION_COMMANDS: list[click.Command] = [cancel, retry]

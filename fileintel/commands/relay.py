@@ -11,7 +11,9 @@ import click
 
 from fileintel.commands.common import AppContext, pass_app
 from fileintel.logs import configure_logging
-from fileintel.outbox.relay import DEFAULT_BATCH_SIZE
+from fileintel.metrics_server import serve
+from fileintel.outbox.relay import DEFAULT_BATCH_SIZE, build_relay
+from fileintel.store.heartbeats import HeartbeatThread
 
 
 @click.command()
@@ -54,9 +56,6 @@ def relay(
 
     SIGTERM or SIGINT finishes the current batch, then exits 0.
     """
-    from fileintel.outbox.relay import build_relay
-    from fileintel.store.heartbeats import HeartbeatThread
-
     configure_logging(app.settings.log_format, app.settings.log_level, secrets=app.settings.secrets)
     engine = app.engine
     worker = build_relay(
@@ -77,8 +76,6 @@ def relay(
         )
         return
     if metrics_port:
-        from fileintel.metrics_server import serve
-
         serve(metrics_port, engine)
     stop = threading.Event()
 
@@ -97,6 +94,3 @@ def relay(
         worker.run_forever(stop)
     finally:
         beat.stop()
-
-
-COMMANDS: list[click.Command] = [relay]

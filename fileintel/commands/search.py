@@ -6,8 +6,9 @@ import click
 
 from fileintel.commands.common import JSON_OPTION, AppContext, pass_app, print_json
 from fileintel.db import read_tx
+from fileintel.search.query import MODES, Hit, SearchRequest
+from fileintel.search.query import search as search_chunks
 from fileintel.store.collections import find_collection
-from fileintel.store.search import search as search_chunks
 
 
 @click.command()
@@ -20,21 +21,79 @@ from fileintel.store.search import search as search_chunks
     show_default=True,
     help="How many results.",
 )
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default="hybrid",
+    show_default=True,
+    help="By meaning (vector), by words (lexical), or both fused (hybrid).",
+)
+@click.option(
+    "--document",
+    "document_glob",
+    metavar="GLOB",
+    help="Only documents whose path (or file name) matches GLOB.",
+)
+@click.option(
+    "--media-type",
+    metavar="TYPE",
+    help="Only documents of this media type (e.g. text/markdown, 'text/*').",
+)
+@click.option(
+    "--context",
+    type=click.IntRange(min=0, max=20),
+    default=0,
+    show_default=True,
+    help="Also show N neighbouring chunks before and after each hit.",
+)
+@click.option("--exact", is_flag=True, help="Score every chunk, never the derived index.")
 @JSON_OPTION
 @pass_app
-def search(app: AppContext, name_or_id: str, query: str, top: int, as_json: bool) -> None:
-    """Find the chunks of a collection most similar to QUERY (cosine over embeddings)."""
+def search(
+    app: AppContext,
+    name_or_id: str,
+    query: str,
+    top: int,
+    mode: str,
+    document_glob: str | None,
+    media_type: str | None,
+    context: int,
+    exact: bool,
+    as_json: bool,
+) -> None:
+    """Find the chunks of a collection that answer QUERY (by meaning and by words)."""
+    request = SearchRequest(query, top, mode, document_glob, media_type, context, exact)
     with read_tx(app.engine) as conn:
         collection = find_collection(conn, name_or_id)
-        hits = search_chunks(conn, collection.id, query, top, embedder_name=app.settings.embedder)
+        result = search_chunks(
+            conn,
+            collection.id,
+            request,
+            app.settings.index_dir,
+            announce=lambda line: click.echo(line, err=True),
+        )
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
     if as_json:
-        print_json([h.as_dict() for h in hits])
+        print_json([h.as_dict() for h in result.hits])
         return
-    if not hits:
+    if not result.hits:
         click.echo("no matches")
-    for i, h in enumerate(hits, 1):
+    for i, h in enumerate(result.hits, 1):
         click.echo(f"{i}. {h.score:.3f}  {h.path} (chunk {h.chunk})")
-        click.echo(f"   {h.text}")
+        for before in (c for c in h.context if c["chunk"] < h.chunk):
+            click.echo(click.style(f"   [{before['chunk']}] {before['text']}", dim=True))
+        click.echo(f"   {highlighted(h)}")
+        for after in (c for c in h.context if c["chunk"] > h.chunk):
+            click.echo(click.style(f"   [{after['chunk']}] {after['text']}", dim=True))
 
 
-COMMANDS: list[click.Command] = [search]
+def highlighted(hit: Hit) -> str:
+    """The snippet with its matched words in bold (click drops the styling off a terminal)."""
+    out, last = [], 0
+    for start, end in hit.highlights:
+        out.append(hit.snippet[last:start])
+        out.append(click.style(hit.snippet[start:end], bold=True, fg="yellow"))
+        last = end
+    out.append(hit.snippet[last:])
+    return "".join(out)

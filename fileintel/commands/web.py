@@ -36,6 +36,3 @@ def web(app: AppContext, host: str, port: int) -> None:
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
         access_log=False,
     )
-
-
-COMMANDS: list[click.Command] = [web]

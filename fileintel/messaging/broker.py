@@ -28,6 +28,13 @@ MIN_BACKOFF_MS = 500
 MAX_BACKOFF_MS = 30_000
 TIME_LIMIT_MS = 15 * 60 * 1000
 AGE_LIMIT_MS = 24 * 3600 * 1000
+#: A Redis worker process silent this long is dead: its prefetched, unacknowledged messages
+#: go back to the queue (Dramatiq's default, 60 s, held a killed worker's unclaimed
+#: documents for a minute or more). Every consumer poll is a heartbeat (100 ms to 1 s).
+REDIS_HEARTBEAT_TIMEOUT_MS = 10_000
+#: Commands per million that run the Redis broker's maintenance (the dead-worker requeue):
+#: 1 %, so it runs within a second or two of polling instead of Dramatiq's 0.1 %.
+REDIS_MAINTENANCE_CHANCE = 10_000
 
 
 def should_retry(retries_so_far: int, error: BaseException) -> bool:
@@ -61,7 +68,13 @@ def build_broker(url: str) -> dramatiq.Broker:
     if scheme in ("redis", "rediss"):
         from fileintel.messaging.redis_consumer import FileIntelRedisBroker
 
-        broker = FileIntelRedisBroker(url=url, middleware=middleware, namespace="fileintel")
+        broker = FileIntelRedisBroker(
+            url=url,
+            middleware=middleware,
+            namespace="fileintel",
+            heartbeat_timeout=REDIS_HEARTBEAT_TIMEOUT_MS,
+            maintenance_chance=REDIS_MAINTENANCE_CHANCE,
+        )
     elif scheme in ("amqp", "amqps"):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 

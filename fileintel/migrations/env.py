@@ -31,6 +31,20 @@ def compare_type(
     return None
 
 
+#: What migration 0005 adds outside the models: the lexical index of each database.
+NOT_IN_MODELS = {"text_search", "ix_chunks_text_search", "chunks_fts"}
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Leave the lexical index (a PostgreSQL generated column, SQLite's FTS5 tables) out
+    of the comparison of models and database."""
+    if not reflected or name is None:
+        return True
+    return name not in NOT_IN_MODELS and not name.startswith("chunks_fts_")
+
+
 def _configure(connection: Any) -> None:
     context.configure(
         connection=connection,
@@ -38,6 +52,7 @@ def _configure(connection: Any) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         render_item=render_item,
         compare_type=compare_type,
+        include_object=include_object,
     )
 
 

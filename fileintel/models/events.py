@@ -16,6 +16,8 @@ from typing import Any
 
 #: The type of every collection status change event.
 STATUS_CHANGED = "collection.status_changed"
+#: The last event of a collection: it and its history are gone (``collections delete``).
+COLLECTION_DELETED = "collection.deleted"
 #: Progress events are ``document.<state>``; the relay's durability rule keys on this prefix.
 DOCUMENT_EVENT_PREFIX = "document."
 
@@ -73,6 +75,35 @@ def with_database_fields(
         "collection_name": collection_name,
         "seq": seq,
         "from": from_status,
+        "at": iso(at),
+    }
+
+
+def collection_deleted(
+    *,
+    collection_id: str,
+    collection_name: str,
+    run_id: str | None,
+    last_status: str,
+    seq: int,
+    documents: int,
+    actor: str,
+    at: dt.datetime,
+) -> dict[str, Any]:
+    """A ``collection.deleted`` event: the record that outlives the collection's history.
+
+    ``seq`` follows the last history row, so a consumer ordering by ``seq`` sees it last.
+    """
+    return {
+        "event_id": new_event_id(),
+        "type": COLLECTION_DELETED,
+        "collection_id": collection_id,
+        "collection_name": collection_name,
+        "run_id": run_id,
+        "seq": seq,
+        "from": last_status,
+        "documents": documents,
+        "actor": actor,
         "at": iso(at),
     }
 

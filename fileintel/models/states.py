@@ -84,8 +84,18 @@ TRANSITIONS: dict[CollectionStatus | None, frozenset[CollectionStatus]] = {
 }
 
 
+#: The states a collection rests in (no run open). Only these may be *amended*: a change
+#: to the collection that keeps its status (documents removed) is recorded as a history row
+#: ``S → S`` with its event, so history stays the complete record. They are not in
+#: ``TRANSITIONS``: a run-scoped writer (a finisher, the sweeper) moving a collection to
+#: the state it already has must still be refused.
+RESTING_STATUSES = frozenset({CollectionStatus.CREATED, *TERMINAL_STATUSES})
+
+
 def is_allowed(source: CollectionStatus | None, target: CollectionStatus) -> bool:
-    """True when the state machine allows ``source → target``."""
+    """True when the state machine allows ``source → target`` (an amendment included)."""
+    if source is not None and source == target and source in RESTING_STATUSES:
+        return True
     return target in TRANSITIONS.get(source, frozenset())
 
 

@@ -114,7 +114,7 @@ class Run(Base):
 
     __table_args__ = (
         CheckConstraint(_in("status", RunStatus), name="status_valid"),
-        CheckConstraint("kind IN ('process', 'retry')", name="kind_valid"),
+        CheckConstraint("kind IN ('process', 'retry', 'reembed')", name="kind_valid"),
         UniqueConstraint("collection_id", "attempt", name="uq_runs_collection_attempt"),
         Index("ix_runs_status_requested", "status", "requested_at"),
         # The sweeper's run rules, one partial index each: only runs a rule can find are
@@ -268,7 +268,7 @@ class Chunk(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
-    collection_id: Mapped[str] = mapped_column(String(36), index=True)
+    collection_id: Mapped[str] = mapped_column(String(36))
     ordinal: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
     start_offset: Mapped[int] = mapped_column(Integer)
@@ -280,6 +280,8 @@ class Chunk(Base):
 
     __table_args__ = (
         UniqueConstraint("document_id", "ordinal", name="uq_chunks_document_ordinal"),
+        # A collection's chunks, and its newest chunk, in one index range (search).
+        Index("ix_chunks_collection_id_id", "collection_id", "id"),
     )
 
 

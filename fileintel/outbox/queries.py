@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from fileintel.backends import backend_for
@@ -144,3 +144,19 @@ def lag_seconds(rows: Sequence[Any], now: dt.datetime | None) -> float:
     if not rows or now is None:
         return 0.0
     return max(0.0, (now - min(r.created_at for r in rows)).total_seconds())
+
+
+def has_due(conn: Connection, kind: str) -> bool:
+    """Whether an unpublished, unparked row of ``kind`` is due: a read, so an idle poller
+    looks without taking SQLite's write lock (``ix_outbox_unpublished``)."""
+    row = conn.execute(
+        select(_o.id)
+        .where(
+            _o.published_at.is_(None),
+            _o.parked_at.is_(None),
+            _o.kind == kind,
+            _o.available_at <= db_now(),
+        )
+        .limit(1)
+    ).first()
+    return row is not None

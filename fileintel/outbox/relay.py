@@ -46,7 +46,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import select
 import threading
 import time
 from collections.abc import Collection, Sequence
@@ -56,8 +55,9 @@ from typing import Any
 import dramatiq
 from sqlalchemy import Engine
 
-from fileintel.backends import Listener, backend_for
+from fileintel.backends import backend_for
 from fileintel.config import Settings
+from fileintel.errors import DatabaseError
 from fileintel.messaging.broker import build_broker
 from fileintel.metrics import RELAY_PUBLISHED
 from fileintel.models.tables import OUTBOX_DISPATCH as DISPATCH
@@ -71,6 +71,7 @@ from fileintel.outbox.publishers import (
     RedisStreamSink,
     SinkUnavailable,
 )
+from fileintel.outbox.wakeup import Wakeup
 from fileintel.store.outbox_state import purge_published
 
 log = logging.getLogger("fileintel.relay")
@@ -79,7 +80,6 @@ DEFAULT_BATCH_SIZE = 500
 OUTAGE_FIRST_PAUSE_SECONDS = 0.5
 OUTAGE_MAX_PAUSE_SECONDS = 10.0
 PURGE_INTERVAL_SECONDS = 600.0
-NOTIFY_CHANNEL = "fileintel_outbox"
 #: Fault injection for tests: exit right after publishing a batch, before marking it.
 CRASH_AFTER_PUBLISH_ENV = "FILEINTEL_RELAY_CRASH_AFTER_PUBLISH"
 CRASH_EXIT_CODE = 137
@@ -136,9 +136,13 @@ class Relay:
         poll_seconds: float = 1.0,
         max_attempts: int = queries.DEFAULT_MAX_ATTEMPTS,
         retention_seconds: float | None = None,
+        kinds: Collection[str] = (EVENT, DISPATCH),
     ):
         self.engine = engine
-        self.publishers: dict[str, Publisher] = {EVENT: events, DISPATCH: dispatches}
+        #: Only these kinds are claimed: the embedded mode's parent publishes events while
+        #: its worker processes take the dispatch rows themselves (``embedded.feed``).
+        publishers: dict[str, Publisher] = {EVENT: events, DISPATCH: dispatches}
+        self.publishers = {kind: p for kind, p in publishers.items() if kind in kinds}
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.max_attempts = max_attempts
@@ -217,6 +221,10 @@ class Relay:
             while not stop.is_set():
                 try:
                     result = self.run_once()
+                except DatabaseError as e:  # its cause in one line (disk full, unreachable)
+                    log.warning("relay pass failed: %s; trying again", e)
+                    wakeup.wait(self.poll_seconds, stop)
+                    continue
                 except Exception:
                     log.exception("relay pass failed; trying again")
                     wakeup.wait(self.poll_seconds, stop)
@@ -228,6 +236,9 @@ class Relay:
         finally:
             self._wakeup = None
             wakeup.close()
+            if stop.is_set():  # what was committed before the stop leaves now, not at restart
+                with contextlib.suppress(Exception):
+                    self.run_once()
             self.close()
 
     def _idle_seconds(self) -> float:
@@ -266,98 +277,6 @@ class Relay:
                 log.debug("closing a publisher failed", exc_info=True)
 
 
-class Wakeup:
-    """Waits for a notification on ``fileintel_outbox``, a ``wake()``, or a timeout.
-
-    The backend's listener (PostgreSQL: a LISTEN connection detached from the pool; none on
-    SQLite) is ``select``-ed beside a pipe that ``wake`` writes to. If the listener breaks,
-    waits fall back to the timeout and the next wait listens again.
-    """
-
-    #: A wait is cut in slices this long so a ``stop`` set elsewhere is noticed soon.
-    SLICE_SECONDS = 0.5
-
-    def __init__(self, engine: Engine, quiet: Collection[str] = ()):
-        self.engine = engine
-        #: Kinds whose notifications do not end a wait (their rows wait for the poll).
-        self.quiet = frozenset(quiet)
-        self._read_fd, self._write_fd = os.pipe()
-        os.set_blocking(self._read_fd, False)
-        os.set_blocking(self._write_fd, False)
-        self._backend = backend_for(engine)
-        self._listener: Listener | None = None
-        #: False where the database has no notifications (then only the poll and wake()).
-        self._can_listen = True
-        self._listen()
-
-    def _listen(self) -> None:
-        try:
-            self._listener = self._backend.listen(self.engine, NOTIFY_CHANNEL)
-        except Exception as e:
-            log.warning("cannot LISTEN on %s, polling instead: %s", NOTIFY_CHANNEL, e)
-            return
-        self._can_listen = self._listener is not None
-
-    def wait(self, timeout: float, stop: threading.Event | None = None) -> None:
-        """Return on a notification, a ``wake()``, ``stop``, or after ``timeout`` seconds."""
-        if self._listener is None and self._can_listen:
-            self._listen()  # listening again after a broken connection: look first
-            if self._listener is not None:
-                return
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if self._notified():
-                    return
-                left = deadline - time.monotonic()
-                if left <= 0 or (stop is not None and stop.is_set()):
-                    return
-                fds: list[Any] = [self._read_fd]
-                if self._listener is not None:
-                    fds.append(self._listener)
-                ready, _, _ = select.select(fds, [], [], min(left, self.SLICE_SECONDS))
-            except Exception as e:
-                log.warning("LISTEN connection lost, polling until it is back: %s", e)
-                self._drop_listener()
-                return
-            if self._read_fd in ready:
-                self._drain_pipe()
-                return
-
-    def _notified(self) -> bool:
-        """Whether a notification arrived that is not only about quiet kinds (an empty
-        payload, from a database before migration 0004, always counts)."""
-        if self._listener is None:
-            return False
-        kinds = self._listener.drain()
-        return bool(kinds) and not kinds <= self.quiet
-
-    def _drain_pipe(self) -> None:
-        with contextlib.suppress(BlockingIOError):
-            while os.read(self._read_fd, 512):
-                pass
-
-    def wake(self) -> None:
-        """Cut the current (or next) wait short; safe from a signal handler."""
-        with contextlib.suppress(OSError):
-            os.write(self._write_fd, b"!")
-
-    def _drop_listener(self) -> None:
-        if self._listener is not None:
-            try:
-                self._listener.close()
-            except Exception:
-                log.debug("closing the LISTEN connection failed", exc_info=True)
-            self._listener = None
-
-    def close(self) -> None:
-        """Stop listening and close the pipe."""
-        self._drop_listener()
-        for fd in (self._read_fd, self._write_fd):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-
 def _describe(f: queries.Failure) -> tuple[int, int, str]:
     return f.row_id, f.attempts + 1, f.error
 
@@ -379,6 +298,7 @@ def build_relay(
     batch_size: int = DEFAULT_BATCH_SIZE,
     poll_seconds: float | None = None,
     max_attempts: int | None = None,
+    kinds: Collection[str] = (EVENT, DISPATCH),
 ) -> Relay:
     """A relay for these settings: the Redis Stream (or no events sink) and the broker."""
     if broker is None:
@@ -392,4 +312,5 @@ def build_relay(
         poll_seconds=poll_seconds or settings.relay_poll_seconds,
         max_attempts=max_attempts or settings.relay_max_attempts,
         retention_seconds=settings.outbox_retention_seconds,
+        kinds=kinds,
     )

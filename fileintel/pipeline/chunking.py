@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 _NON_SPACE = re.compile(r"\S")
@@ -31,28 +32,91 @@ def chunk_text(text: str, size: int = 1200, overlap: int = 200) -> list[TextChun
     whitespace, so ``source[chunk.start:chunk.end] == chunk.text`` always holds and the gaps
     between chunks hold only whitespace. Whitespace-only text gives no chunks.
     """
+    return list(iter_chunks([text], size, overlap))
+
+
+#: A streamed buffer drops the text before the current chunk once it is this long.
+_TRIM_CHARS = 1 << 20
+
+
+def iter_chunks(
+    segments: Iterable[str], size: int = 1200, overlap: int = 200
+) -> Iterator[TextChunk]:
+    """``chunk_text`` over the concatenation of ``segments``, read as needed: the same
+    chunks, holding about one segment plus one chunk of text at a time."""
     if size <= 0:
         raise ValueError(f"chunk size must be positive, got {size}")
     if not 0 <= overlap < size:
         raise ValueError(f"chunk overlap must be in [0, size), got {overlap} for size {size}")
-    n = len(text)
-    chunks: list[TextChunk] = []
-    start = _skip_space(text, 0)
+    text = _Buffer(iter(segments))
+    ordinal = 0
+    start = text.skip_space(0)
     floor = start + 1  # a chunk must end past this, so that it holds something new
-    while start < n:
-        cut = _cut(text, start, size, overlap, floor)
+    while start < text.end(start):
+        text.need(start + size + 2)  # every decision below looks at most this far
+        cut = _cut(text.buf, start - text.base, size, overlap, floor - text.base) + text.base
         # Trim trailing whitespace; text[start] is not whitespace, so end stays > start.
-        end = start + len(text[start:cut].rstrip())
-        piece = text[start:end]
-        chunks.append(TextChunk(len(chunks), piece, start, end, len(piece.split())))
-        fresh = _skip_space(text, end)  # first char the next chunk must include
-        if fresh >= n:
+        end = start + len(text.slice(start, cut).rstrip())
+        piece = text.slice(start, end)
+        yield TextChunk(ordinal, piece, start, end, len(piece.split()))
+        ordinal += 1
+        fresh = text.skip_space(end)  # first char the next chunk must include
+        if fresh >= text.end(fresh):
             break
-        start = _next_start(text, start, end, overlap)
+        start = _next_start(text.buf, start - text.base, end - text.base, overlap) + text.base
         if start + size <= fresh:  # a long whitespace run: overlapping would add nothing
             start = fresh
         floor = fresh + 1
-    return chunks
+        text.trim(start)
+
+
+class _Buffer:
+    """The part of a streamed text still needed, and where it starts (``base``)."""
+
+    def __init__(self, segments: Iterator[str]):
+        self.segments = segments
+        self.buf = ""
+        self.base = 0
+        self.done = False
+
+    def need(self, upto: int) -> None:
+        """Read segments until the buffer reaches ``upto`` (absolute) or the text ends."""
+        pieces = [self.buf]
+        length = self.base + len(self.buf)
+        while not self.done and length <= upto:
+            piece = next(self.segments, None)
+            if piece is None:
+                self.done = True
+            else:
+                pieces.append(piece)
+                length += len(piece)
+        if len(pieces) > 1:
+            self.buf = "".join(pieces)
+
+    def end(self, pos: int) -> int:
+        """The text's length if known, else a bound past ``pos`` (more is to come)."""
+        self.need(pos)
+        return self.base + len(self.buf)
+
+    def skip_space(self, pos: int) -> int:
+        """The first non-whitespace position at or after ``pos``, or the text's length."""
+        while True:
+            m = _NON_SPACE.search(self.buf, pos - self.base)
+            if m:
+                return m.start() + self.base
+            if self.done:
+                return self.base + len(self.buf)
+            self.need(self.base + len(self.buf))
+
+    def slice(self, start: int, end: int) -> str:
+        """``text[start:end]`` (both inside the buffer)."""
+        return self.buf[start - self.base : end - self.base]
+
+    def trim(self, keep_from: int) -> None:
+        """Forget the text before ``keep_from`` once enough has piled up."""
+        if keep_from - self.base > _TRIM_CHARS:
+            self.buf = self.buf[keep_from - self.base :]
+            self.base = keep_from
 
 
 def _skip_space(text: str, pos: int) -> int:

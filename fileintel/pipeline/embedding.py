@@ -1,4 +1,5 @@
-"""Text embedders: a dependency-free hashing embedder, and sentence-transformers on request."""
+"""Text embedders: WordLlama (the default, ``wordllama.py``), a dependency-free hashing
+embedder, and sentence-transformers on request; ``get_embedder`` picks one by name."""
 
 from __future__ import annotations
 
@@ -10,11 +11,17 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from fileintel.config import (
+    DEFAULT_EMBEDDER,
+    SENTENCE_TRANSFORMERS_PREFIX,
+    EmbedderSpec,
+    parse_embedder,
+)
 from fileintel.errors import ConfigurationError
+from fileintel.pipeline.wordllama import shared_wordllama
 
 _TOKEN = re.compile(r"\w+")
-_HASHING_NAME = re.compile(r"^hashing(?:-ngrams(?P<c3>-c3)?-v1)?(?::(?P<dim>\d+))?$")
-_ST_PREFIX = "sentence-transformers:"
+_ST_PREFIX = SENTENCE_TRANSFORMERS_PREFIX
 _MAX_CACHE = 500_000
 _MAX_ROWS = 1 << 16  # rows per batch: the row index lives in the top 16 bits of a sort key
 _FEATURE_MASK = (1 << 48) - 1
@@ -61,8 +68,8 @@ class HashingEmbedder:
             raise ValueError(f"dimension must be positive, got {dimension}")
         self.dimension = dimension
         self.char_trigrams = char_trigrams
-        name = "hashing-ngrams-c3-v1" if char_trigrams else "hashing-ngrams-v1"
-        self.model_name = name if dimension == 384 else f"{name}:{dimension}"
+        spec = EmbedderSpec("hashing", dimension=dimension, char_trigrams=char_trigrams)
+        self.model_name = spec.model_name
         self._words: dict[bytes, int] = {}  # UTF-8 token -> CRC-32
         self._grams: dict[bytes, tuple[int, ...]] = {}  # UTF-8 token -> trigram hashes
 
@@ -176,29 +183,24 @@ _default: HashingEmbedder | None = None
 
 
 def get_embedder(name: str | None = None) -> Embedder:
-    """Return the embedder for ``name``: None/"hashing[:dim]" or "sentence-transformers:<m>"."""
+    """The embedder for ``name`` (a ``FILEINTEL_EMBEDDER`` value or a stored model name):
+    ``wordllama`` (the default), ``hashing[:dim]`` or ``sentence-transformers:<model>``."""
     global _default
-    spec = (name or "hashing").strip()
-    if spec.startswith(_ST_PREFIX):
-        model = spec[len(_ST_PREFIX) :].strip()
-        if not model:
-            raise ConfigurationError("embedder 'sentence-transformers:' needs a model name")
-        return SentenceTransformerEmbedder(model)
-    m = _HASHING_NAME.match(spec)
-    if m is None:
-        raise ConfigurationError(
-            f"unknown embedder {spec!r}; use 'hashing', 'hashing:<dimension>' "
-            f"or '{_ST_PREFIX}<model>'"
-        )
-    dimension = int(m["dim"]) if m["dim"] else 384
-    if dimension <= 0:
-        raise ConfigurationError(f"embedder {spec!r}: dimension must be positive")
-    char_trigrams = bool(m["c3"])
-    if dimension == 384 and not char_trigrams:
+    try:
+        spec = parse_embedder(name or DEFAULT_EMBEDDER)
+    except ValueError as e:
+        raise ConfigurationError(str(e)) from None
+    if spec.kind == "wordllama":
+        return shared_wordllama()
+    if spec.kind == "sentence-transformers":
+        assert spec.model is not None
+        return SentenceTransformerEmbedder(spec.model)
+    dimension = spec.dimension or 384
+    if dimension == 384 and not spec.char_trigrams:
         if _default is None:
             _default = HashingEmbedder()
         return _default
-    return HashingEmbedder(dimension, char_trigrams=char_trigrams)
+    return HashingEmbedder(dimension, char_trigrams=spec.char_trigrams)
 
 
 def to_bytes(vec: np.ndarray) -> bytes:

@@ -2,32 +2,38 @@
 
 from __future__ import annotations
 
-import io
+import logging
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import BinaryIO
 
 from charset_normalizer import from_bytes
 from pypdf import PdfReader
 
 from fileintel.errors import DocumentError
+from fileintel.pipeline.limits import DEFAULT_MAX_FILE_MB, MB, Deadline, Limits
 from fileintel.pipeline.media import SUPPORTED_MEDIA_TYPES, detect_media_type
 
-MB = 1024 * 1024
+# pypdf logs what it repairs ("EOF marker not found") as warnings; without a handler of its
+# own they reached the terminal raw. They go to FileIntel's log (the root handlers that
+# logs.configure_logging installs), or nowhere when a command configured none: the
+# document's outcome already says what was wrong.
+logging.getLogger("pypdf").addHandler(logging.NullHandler())
 
 # Preferred answers when the charset detector finds several equally good encodings: Western
 # text is by far the most common case and otherwise comes out as e.g. cp1250 ("naďve").
 _PREFERRED_ENCODINGS = ("utf_8", "cp1252", "latin_1", "iso8859_15")
-_BOMS: tuple[tuple[bytes, str], ...] = (
+BOMS: tuple[tuple[bytes, str], ...] = (
     (b"\xef\xbb\xbf", "utf-8-sig"),
     (b"\xff\xfe\x00\x00", "utf-32"),
     (b"\x00\x00\xfe\xff", "utf-32"),
     (b"\xff\xfe", "utf-16"),
     (b"\xfe\xff", "utf-16"),
 )
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\ufffd]")
-_MAX_CONTROL_RATIO = 0.05
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\ufffd]")
+MAX_CONTROL_RATIO = 0.05
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9._:-]+)""", re.I)
 
 
@@ -42,8 +48,8 @@ class Extracted:
     pages: int | None = None
 
 
-def extract(path: Path, media_type: str | None = None, max_bytes: int = 50 * MB) -> Extracted:
-    """Read ``path`` and return its text; raise DocumentError when that cannot work."""
+def check_file(path: Path, media_type: str | None, max_bytes: int) -> tuple[str, int]:
+    """The file's media type and size once it is a readable, supported, small enough file."""
     where = str(path)
     try:
         size = path.stat().st_size
@@ -56,33 +62,62 @@ def extract(path: Path, media_type: str | None = None, max_bytes: int = 50 * MB)
             raise DocumentError(f"unsupported media type {media_type}", where)
         if size > max_bytes:
             limit = _size(max_bytes, exact=True)
-            raise DocumentError(f"file is {_size(size)}, over the {limit} limit", where)
-        with path.open("rb") as fh:
-            data = fh.read(max_bytes + 1)
+            raise DocumentError(
+                f"file is {_size(size)}, over the {limit} limit (FILEINTEL_MAX_FILE_MB)", where
+            )
     except FileNotFoundError:
         raise DocumentError("file not found", where) from None
     except PermissionError:
         raise DocumentError("permission denied", where) from None
     except OSError as e:
         raise DocumentError(f"cannot read file: {e.strerror or e}", where) from None
-    if len(data) > max_bytes:  # the file grew after stat()
-        raise DocumentError(f"file is over the {_size(max_bytes, exact=True)} limit", where)
+    return media_type, size
 
+
+def extract(
+    path: Path,
+    media_type: str | None = None,
+    max_bytes: int = int(DEFAULT_MAX_FILE_MB * MB),
+    *,
+    limits: Limits | None = None,
+    deadline: Deadline | None = None,
+) -> Extracted:
+    """Read ``path`` and return its text; raise DocumentError when that cannot work."""
+    where = str(path)
+    limits = limits or Limits(max_file_bytes=max_bytes)
+    deadline = deadline or Deadline(limits.timeout_seconds)
+    media_type, _ = check_file(path, media_type, limits.max_file_bytes)
+    try:
+        with path.open("rb") as fh:
+            if media_type == "application/pdf":
+                result = _extract_pdf(fh, where, limits, deadline)
+            else:
+                data = fh.read(limits.max_file_bytes + 1)
+    except OSError as e:
+        raise DocumentError(f"cannot read file: {e.strerror or e}", where) from None
     if media_type == "application/pdf":
-        result = _extract_pdf(data, where)
+        pass
+    elif len(data) > limits.max_file_bytes:  # the file grew after stat()
+        limit = _size(limits.max_file_bytes, exact=True)
+        raise DocumentError(f"file is over the {limit} limit (FILEINTEL_MAX_FILE_MB)", where)
     elif media_type == "text/html":
         result = _extract_html(data, where)
     else:
         text = decode_text(data, where)
-        title = None
-        if media_type == "text/markdown":
-            title = _markdown_title(text)
-        elif media_type == "text/x-rst":
-            title = _rst_title(text)
-        result = Extracted(text, media_type, title)
-    if not result.text.strip():
-        raise DocumentError("file is empty", where)
+        del data
+        result = Extracted(text, media_type, text_title(text, media_type))
+    if not result.text.strip():  # bytes, but no text (only markup, scripts or spaces)
+        raise DocumentError("no text content", where)
     return result
+
+
+def text_title(text: str, media_type: str) -> str | None:
+    """The title a Markdown or reStructuredText text gives itself, if any."""
+    if media_type == "text/markdown":
+        return _markdown_title(text)
+    if media_type == "text/x-rst":
+        return _rst_title(text)
+    return None
 
 
 def _size(n: int, exact: bool = False) -> str:
@@ -100,13 +135,13 @@ def _size(n: int, exact: bool = False) -> str:
 def decode_text(data: bytes, where: str | None = None, declared: str | None = None) -> str:
     """Decode bytes to text (BOM, UTF-8, declared charset, then best guess); reject binary."""
     text = _decode(data, where, declared)
-    if text and len(_CONTROL_CHARS.findall(text)) / len(text) > _MAX_CONTROL_RATIO:
+    if text and len(CONTROL_CHARS.findall(text)) / len(text) > MAX_CONTROL_RATIO:
         raise DocumentError("binary content (not text)", where)
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _decode(data: bytes, where: str | None, declared: str | None) -> str:
-    for bom, codec in _BOMS:
+    for bom, codec in BOMS:
         if data.startswith(bom):
             try:
                 return data.decode(codec)
@@ -280,9 +315,10 @@ def _extract_html(data: bytes, where: str) -> Extracted:
 # --- PDF ----------------------------------------------------------------------------------
 
 
-def _extract_pdf(data: bytes, where: str) -> Extracted:
+def _extract_pdf(fh: BinaryIO, where: str, limits: Limits, deadline: Deadline) -> Extracted:
+    """Page by page from the file (pypdf reads objects as pages need them)."""
     try:
-        reader = PdfReader(io.BytesIO(data))
+        reader = PdfReader(fh)
         if reader.is_encrypted:
             try:
                 unlocked = bool(reader.decrypt(""))
@@ -290,12 +326,20 @@ def _extract_pdf(data: bytes, where: str) -> Extracted:
                 unlocked = False
             if not unlocked:
                 raise DocumentError("PDF is encrypted", where)
-        texts = [(page.extract_text() or "").strip() for page in reader.pages]
+        pages = len(reader.pages)
+        if pages > limits.max_pages:
+            raise limits.too_many_pages(pages, where)
+        texts = []
+        for page in reader.pages:
+            texts.append((page.extract_text() or "").strip())
+            deadline.check(where)
         info = reader.metadata
         title = _clean(info.title) if info else None
         authors = _split_authors(_clean(info.author) or "") if info else []
     except DocumentError:
         raise
+    except RecursionError:  # a hostile PDF's objects nest without end
+        raise DocumentError("corrupt PDF: structure nested too deeply", where) from None
     except Exception as e:
         detail = _SPACES.sub(" ", str(e)).strip()[:120] or type(e).__name__
         raise DocumentError(f"corrupt PDF: {detail}", where) from None

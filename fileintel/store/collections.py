@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import unicodedata
 import uuid
 from typing import TypeVar
 
@@ -25,7 +26,24 @@ def validate_name(name: str) -> str:
         raise InputError(f"collection name {name!r} is empty or has surrounding spaces")
     if len(name) > MAX_NAME_LENGTH:
         raise InputError(f"collection name is {len(name)} characters; at most {MAX_NAME_LENGTH}")
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in name):
+        raise InputError(
+            f"collection name {name!r} contains control characters; use printable ones"
+        )
+    if as_uuid(name) is not None:
+        raise InputError(
+            f"collection name {name!r} looks like a collection id and could not be found "
+            "by name; choose another"
+        )
     return name
+
+
+def as_uuid(value: str) -> str | None:
+    """``value`` as an id in its stored form (lower-case, hyphenated) if it is a UUID."""
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        return None
 
 
 def create_collection(
@@ -52,7 +70,9 @@ def create_collection(
 def find_collection(conn: Connection, name_or_id: str) -> Row[tuple[object, ...]]:
     """The collection whose id or name is ``name_or_id``; NotFound when there is none."""
     c = collections_t.c
-    row = conn.execute(select(collections_t).where(c.id == name_or_id)).one_or_none()
+    row = conn.execute(
+        select(collections_t).where(c.id == (as_uuid(name_or_id) or name_or_id))
+    ).one_or_none()
     if row is None:
         row = conn.execute(select(collections_t).where(c.name == name_or_id)).one_or_none()
     if row is None:

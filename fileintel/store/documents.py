@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
-from fileintel.errors import InputError
 from fileintel.models.states import DocumentState
 from fileintel.models.tables import collections_t, documents_t
-from fileintel.pipeline import file_sha256
-from fileintel.pipeline.media import detect_media_type
+from fileintel.pipeline.walk import HIDDEN, FileFacts, Scan, Skipped, scan_paths
 from fileintel.store.collections import parse_choice
 
-
-@dataclass(frozen=True)
-class FileFacts:
-    """What registration records about a file before any processing."""
-
-    path: str
-    size: int
-    sha256: str
-    media_type: str
+__all__ = [
+    "FileFacts",
+    "Registration",
+    "Scan",
+    "list_documents",
+    "register_documents",
+    "register_scan",
+    "scan_paths",
+]
 
 
 @dataclass
@@ -37,6 +32,7 @@ class Registration:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (path, existing path)
+    skipped: list[Skipped] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -45,58 +41,27 @@ class Registration:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "duplicates": [{"path": p, "same_content_as": e} for p, e in self.duplicates],
+            "skipped": [s.as_dict() for s in self.skipped],
         }
 
+    def summary(self, name: str) -> str:
+        """The one-line account ``add`` and ``ingest`` print (one wording for both)."""
+        line = (
+            f"{name}: {len(self.added)} added, {len(self.updated)} updated, "
+            f"{len(self.unchanged)} unchanged, {len(self.duplicates)} duplicates"
+        )
+        if self.skipped:
+            line += f", {len(self.skipped)} skipped"
+        return line
 
-def _walk(path: Path) -> Iterator[Path]:
-    for root, dirs, files in os.walk(path):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith("."):
-                yield Path(root) / name
-
-
-def scan_paths(paths: Iterable[str]) -> list[FileFacts]:
-    """Expand files and directories (recursively) and read each file's facts.
-
-    Every missing or unreadable path is collected first and reported in one InputError,
-    so a typo never leaves a collection half-registered.
-    """
-    problems: list[str] = []
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw).expanduser()
-        if not path.exists():
-            problems.append(f"{raw}: no such file or directory")
-        elif path.is_dir():
-            files.extend(_walk(path))
-        elif not path.is_file():
-            problems.append(f"{raw}: not a regular file")
-        else:
-            files.append(path)
-    facts: list[FileFacts] = []
-    seen: set[Path] = set()
-    for f in files:
-        try:
-            resolved = f.resolve()
-            if resolved in seen:  # the same file named twice, or through a link
-                continue
-            seen.add(resolved)
-            facts.append(
-                FileFacts(
-                    path=str(resolved),
-                    size=resolved.stat().st_size,
-                    sha256=file_sha256(resolved),
-                    media_type=detect_media_type(resolved),
-                )
-            )
-        except OSError as e:
-            problems.append(f"{f}: cannot read ({e.strerror or e})")
-    if problems:
-        raise InputError("nothing was added; " + "; ".join(problems))
-    if not facts:
-        raise InputError("nothing was added; the given directories hold no files")
-    return facts
+    def detail_lines(self) -> list[str]:
+        """A line per duplicate and per skipped entry (hidden ones counted, not listed)."""
+        lines = [f"  not added: {p} has the same content as {e}" for p, e in self.duplicates]
+        lines += Scan(skipped=self.skipped).skipped_lines()
+        hidden = sum(1 for s in self.skipped if s.reason == HIDDEN)
+        if hidden:
+            lines.append(f"  skipped {hidden} hidden entries (names starting with '.')")
+        return lines
 
 
 def _record_new_content(conn: Connection, collection_id: str, known: Any, f: FileFacts) -> None:
@@ -119,6 +84,13 @@ def _record_new_content(conn: Connection, collection_id: str, known: Any, f: Fil
             .where(c.id == collection_id)
             .values({old: c[old] - 1, "documents_pending": c.documents_pending + 1})
         )
+
+
+def register_scan(conn: Connection, collection_id: str, scan: Scan) -> Registration:
+    """Register the files a scan found; the result also lists what the scan skipped."""
+    result = register_documents(conn, collection_id, scan.files)
+    result.skipped = list(scan.skipped)
+    return result
 
 
 def register_documents(

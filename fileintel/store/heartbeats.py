@@ -1,7 +1,9 @@
 """Process heartbeats: which workers, relays and schedulers are alive, and since when.
 
 Each long-running process upserts one row every few seconds; ``doctor`` and the status
-warnings read them ("no worker seen for 2 minutes").
+warnings read them ("no worker seen for 2 minutes"). A process that stops deletes its row,
+and a row of this machine whose process no longer exists is not counted: an ``ingest`` that
+ended a moment ago is not a live worker.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import socket
 import threading
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.engine import Connection
 
 from fileintel.db import db_now, write_tx
@@ -48,15 +50,40 @@ def beat(conn: Connection, kind: str, info: dict[str, Any] | None = None) -> Non
         )
 
 
+def forget(conn: Connection, kind: str) -> None:
+    """Delete this process's row of ``kind`` (it stops)."""
+    t = process_heartbeats_t
+    conn.execute(delete(t).where(t.c.id == process_id(kind)))
+
+
+def _exists(hostname: str, pid: int) -> bool:
+    """False only when the process is known to be gone (it ran on this machine)."""
+    if hostname != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
 def seen_recently(
     conn: Connection, kind: str, within: float = SEEN_RECENTLY_SECONDS
 ) -> list[dict[str, Any]]:
-    """Processes of ``kind`` seen within ``within`` seconds."""
+    """Processes of ``kind`` seen within ``within`` seconds and not known to be gone."""
     t = process_heartbeats_t.c
     rows = conn.execute(
-        select(t.id, t.seen_at, t.info).where(t.kind == kind, t.seen_at > db_now(-within))
+        select(t.id, t.seen_at, t.info, t.hostname, t.pid).where(
+            t.kind == kind, t.seen_at > db_now(-within)
+        )
     )
-    return [{"id": r.id, "seen_at": r.seen_at, "info": r.info} for r in rows]
+    return [
+        {"id": r.id, "seen_at": r.seen_at, "info": r.info}
+        for r in rows
+        if _exists(r.hostname, r.pid)
+    ]
 
 
 class HeartbeatThread:
@@ -84,6 +111,11 @@ class HeartbeatThread:
         return self
 
     def stop(self) -> None:
-        """Stop beating."""
+        """Stop beating, and delete the row: a stopped process is not alive."""
         self._stop.set()
         self._thread.join(timeout=5)
+        try:
+            with write_tx(self.engine) as conn:
+                forget(conn, self.kind)
+        except Exception as e:
+            log.warning("could not delete the heartbeat of this %s: %s", self.kind, e)

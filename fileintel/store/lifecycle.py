@@ -38,8 +38,9 @@ from fileintel.store.transitions import Transition, transition
 
 
 def options_fingerprint(options: dict[str, Any]) -> str:
-    """A stable hash of the options that change a document's output (``force`` excluded)."""
-    relevant = {k: v for k, v in sorted(options.items()) if k != "force"}
+    """A stable hash of the options that change a document's output (``force`` excluded,
+    and ``reembed``: a reembedded document is what processing with its embedder gives)."""
+    relevant = {k: v for k, v in sorted(options.items()) if k not in ("force", "reembed")}
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
 
 

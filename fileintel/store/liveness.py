@@ -4,12 +4,13 @@ silent workers. Each is one indexed query, gathered once per command."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.engine import Connection
 
+from fileintel.backends import backend_for
 from fileintel.db import db_now
 from fileintel.models.states import CollectionStatus, DocumentState, RunStatus
 from fileintel.models.tables import collections_t, documents_t, outbox_t, runs_t
@@ -88,6 +89,31 @@ def expired_leases_by_collection(conn: Connection) -> dict[str, tuple[int, float
     return result
 
 
+#: Pending documents dispatched this long ago and not claimed, while none of their
+#: collection's documents is being processed, mean nothing is moving: warn within seconds
+#: (the sweeper only re-sends them after the dispatch timeout).
+UNCLAIMED_WARNING_SECONDS = 10.0
+
+
+def unclaimed_by_collection(conn: Connection) -> dict[str, tuple[int, float]]:
+    """Per collection: (pending documents dispatched more than UNCLAIMED_WARNING_SECONDS
+    ago and never claimed, seconds since the oldest was dispatched); the partial index
+    ``ix_documents_dispatched_pending`` keeps this to the documents waiting."""
+    d = documents_t.c
+    now = conn.execute(select(db_now())).scalar_one()
+    rows = conn.execute(
+        select(d.collection_id, func.count(), func.min(d.dispatched_at))
+        .where(
+            d.state == DocumentState.PENDING.value,
+            d.dispatched_at.is_not(None),
+            d.dispatched_at < now - dt.timedelta(seconds=UNCLAIMED_WARNING_SECONDS),
+            document_run_is_processing(),
+        )
+        .group_by(d.collection_id)
+    )
+    return {cid: (int(count), _age(oldest, now) or 0.0) for cid, count, oldest in rows}
+
+
 def stuck_collection_count(conn: Connection) -> int:
     """Collections with expired leases, or open whose run is closed (or the reverse)."""
     expired = set(expired_leases_by_collection(conn))
@@ -115,6 +141,8 @@ class LivenessFacts:
     relays_seen: int
     schedulers_seen: int
     now: dt.datetime
+    unclaimed: dict[str, tuple[int, float]] = field(default_factory=dict)
+    storage: str | None = None
 
 
 def gather(conn: Connection) -> LivenessFacts:
@@ -127,6 +155,8 @@ def gather(conn: Connection) -> LivenessFacts:
         relays_seen=len(seen_recently(conn, "relay")),
         schedulers_seen=len(seen_recently(conn, "scheduler")),
         now=conn.execute(select(db_now())).scalar_one(),
+        unclaimed=unclaimed_by_collection(conn),
+        storage=backend_for(conn).storage_problem(conn),
     )
 
 

@@ -14,17 +14,22 @@ from typing import Any
 from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from fileintel.config import parse_embedder
 from fileintel.db import db_now
 from fileintel.errors import AlreadyProcessing, InputError, NotFound, StateError
 from fileintel.messaging import RUNS_QUEUE, START_RUN_ACTOR
 from fileintel.models.events import counters, iso
 from fileintel.models.states import CollectionStatus, DocumentState, RunStatus
 from fileintel.models.tables import collections_t, documents_t, runs_t
+from fileintel.store.collections import as_uuid
+from fileintel.store.embeddings import newest_model
 from fileintel.store.outbox_rows import add_dispatch
 from fileintel.store.transitions import Transition, transition
 
 PROCESS = "process"
 RETRY = "retry"
+#: A run that embeds the stored chunks again with another model (``store/reembed.py``).
+REEMBED = "reembed"
 
 
 def request_processing(
@@ -35,30 +40,57 @@ def request_processing(
     kind: str = PROCESS,
     actor: str = "cli",
     deadline_seconds: float | None = None,
+    default_embedder: str | None = None,
 ) -> str:
     """Queue a new run of a collection; return the run id (the task id users see).
 
-    ``kind='process'`` takes every document; ``kind='retry'`` only those that failed.
+    ``kind='process'`` takes every document; ``kind='retry'`` only those that failed;
+    ``kind='reembed'`` every document, embedding its stored chunks again. Unless the
+    options name an ``embedder``, a run embeds with the collection's model (a collection
+    keeps its model until a reembed), or ``default_embedder`` for a collection without
+    embeddings.
     Raises AlreadyProcessing when a run is queued or processing, InputError when there is
     nothing to process.
     """
     c = collections_t.c
     found = conn.execute(
         select(
-            c.name, c.status, c.version, c.current_run_id, c.documents_total, c.documents_failed
+            c.name,
+            c.status,
+            c.version,
+            c.current_run_id,
+            c.documents_total,
+            c.documents_failed,
+            c.documents_done,
+            c.documents_skipped,
         ).where(c.id == collection_id)
     ).one_or_none()
     if found is None:
         raise NotFound(f"collection {collection_id} does not exist")
     if found.status in (CollectionStatus.QUEUED, CollectionStatus.PROCESSING):
         raise AlreadyProcessing(collection_id, found.name, found.status, found.current_run_id)
-    count = found.documents_failed if kind == RETRY else found.documents_total
+    count = {
+        RETRY: found.documents_failed,
+        REEMBED: found.documents_done + found.documents_skipped,
+    }.get(kind, found.documents_total)
+    if count == 0 and kind == RETRY and found.documents_total > 0:
+        raise InputError(
+            f"collection '{found.name}' has no failed documents to retry; to process its "
+            f"documents run 'fileintel collections process {found.name}'"
+        )
     if count == 0:
-        what = "no failed documents to retry" if kind == RETRY else "no documents"
+        what = "no processed documents to re-embed" if kind == REEMBED else "no documents"
         raise InputError(
             f"collection '{found.name}' has {what}; add files with "
             f"'fileintel collections add {found.name} PATH...'"
         )
+    if options.get("embeddings", True) and "embedder" not in options and default_embedder:
+        stored = newest_model(conn, collection_id)
+        options = {**options, "embedder": stored[0] if stored else default_embedder}
+    if options.get("embedder"):
+        # One spelling (the stored model name): ``wordllama`` and the name its chunks carry
+        # are the same options, or no unchanged document would ever be skipped.
+        options = {**options, "embedder": _model_name(options["embedder"])}
     run_id = str(uuid.uuid4())
     try:
         change = transition(
@@ -124,6 +156,8 @@ def _reset_documents(conn: Connection, collection_id: str, run_id: str, kind: st
     query = update(documents_t).where(d.collection_id == collection_id)
     if kind == RETRY:
         query = query.where(d.state == DocumentState.FAILED.value)
+    elif kind == REEMBED:  # failed documents have no chunks to embed: they stay failed
+        query = query.where(d.state.in_([DocumentState.DONE.value, DocumentState.SKIPPED.value]))
     conn.execute(
         query.values(
             state=DocumentState.PENDING.value,
@@ -141,6 +175,13 @@ def _reset_documents(conn: Connection, collection_id: str, run_id: str, kind: st
             "documents_pending": c.documents_pending + c.documents_failed,
             "documents_failed": 0,
         }
+    elif kind == REEMBED:
+        values = {
+            "documents_pending": c.documents_done + c.documents_skipped,
+            "documents_processing": 0,
+            "documents_done": 0,
+            "documents_skipped": 0,
+        }
     else:
         values = {
             "documents_pending": c.documents_total,
@@ -154,7 +195,8 @@ def _reset_documents(conn: Connection, collection_id: str, run_id: str, kind: st
 
 def get_run(conn: Connection, run_id: str) -> Row[tuple[object, ...]]:
     """The run with this id; NotFound names it and says where to look."""
-    row = conn.execute(select(runs_t).where(runs_t.c.id == run_id.strip())).one_or_none()
+    wanted = as_uuid(run_id) or run_id.strip()  # ids are case-insensitive
+    row = conn.execute(select(runs_t).where(runs_t.c.id == wanted)).one_or_none()
     if row is None:
         raise NotFound(
             f"no run with id '{run_id}'; a collection's runs are listed by "
@@ -172,6 +214,7 @@ def run_view(conn: Connection, run_id: str) -> dict[str, Any]:
     ).one()
     return {
         "id": run.id,
+        "run_id": run.id,  # the key process, ingest and status use for it
         "collection_id": run.collection_id,
         "collection_name": coll.name,
         "collection_status": coll.status,
@@ -211,3 +254,10 @@ def runs_of(conn: Connection, collection_id: str, limit: int = 20) -> list[dict[
         }
         for run in rows
     ]
+
+
+def _model_name(embedder: str) -> str:
+    try:
+        return parse_embedder(embedder).model_name
+    except ValueError as e:
+        raise InputError(f"embedder: {e}") from None

@@ -29,12 +29,12 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
 from fileintel.backends import CollectionMove, backend_for
+from fileintel.backends.commit_hooks import note_transition
 from fileintel.db import db_now
 from fileintel.errors import ConcurrentUpdate, InvalidTransition, NotFound, StaleRun
-from fileintel.metrics import note_transition
 from fileintel.models import events
 from fileintel.models.events import STATUS_CHANGED, new_event_id
-from fileintel.models.states import CollectionStatus, allowed_sources
+from fileintel.models.states import RESTING_STATUSES, CollectionStatus, allowed_sources
 from fileintel.models.tables import collections_t
 
 _UNSET = object()
@@ -137,6 +137,7 @@ def transition(
     expected_version: int | None = None,
     only_from: Iterable[CollectionStatus] | None = None,
     new_run_id: object = _UNSET,
+    amendment: dict[str, object] | None = None,
 ) -> Transition:
     """Move a collection to ``target`` with history and outbox event, or raise.
 
@@ -144,8 +145,15 @@ def transition(
     while that run is the collection's current run (late writers get ``StaleRun``).
     ``new_run_id`` replaces ``current_run_id`` (used when a run is requested).
     ``only_from`` narrows the state machine's allowed sources further.
+    ``amendment`` records a change that keeps a resting status (``target → target``, see
+    ``states.RESTING_STATUSES``); its items are added to the event's payload.
     """
-    sources = allowed_sources(target)
+    if amendment is not None:
+        if target not in RESTING_STATUSES:
+            raise ValueError(f"only a resting status can be amended, not {target.value}")
+        sources = [target]
+    else:
+        sources = allowed_sources(target)
     if only_from is not None:
         narrowed = set(only_from)
         sources = [s for s in sources if s in narrowed]
@@ -164,14 +172,17 @@ def transition(
         message=message,
         actor=actor,
         event_id=event_id,
-        payload=events.status_changed(
-            event_id=event_id,
-            collection_id=collection_id,
-            run_id=recorded_run,
-            to_status=target.value,
-            message=message,
-            actor=actor,
-        ),
+        payload={
+            **events.status_changed(
+                event_id=event_id,
+                collection_id=collection_id,
+                run_id=recorded_run,
+                to_status=target.value,
+                message=message,
+                actor=actor,
+            ),
+            **(amendment or {}),
+        },
     )
     row = backend_for(conn).move_collection(conn, move)
     if row is None:

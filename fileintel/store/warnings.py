@@ -11,7 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from fileintel.models.states import CollectionStatus
-from fileintel.store.liveness import OUTBOX_LAG_WARNING_SECONDS, LivenessFacts, open_collection
+from fileintel.store.liveness import (
+    OUTBOX_LAG_WARNING_SECONDS,
+    UNCLAIMED_WARNING_SECONDS,
+    LivenessFacts,
+    open_collection,
+)
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,43 @@ def counter_warnings(collection: Any, run: Any | None) -> list[StatusWarning]:
     return found
 
 
+def _consumer_hint(facts: LivenessFacts) -> str:
+    if facts.workers_seen == 0:
+        return (
+            "no worker is consuming: start 'fileintel worker' (or 'fileintel run' on the "
+            "embedded defaults); messages of an in-process broker died with its process "
+            "and the sweeper re-sends them"
+        )
+    return (
+        "the workers are busy elsewhere or the broker lost the messages; the sweeper "
+        "re-sends unclaimed ones after FILEINTEL_DISPATCH_TIMEOUT_SECONDS"
+    )
+
+
+def _still_warnings(collection: Any, facts: LivenessFacts, in_status: float) -> list[StatusWarning]:
+    """An open collection where nothing moves: its run not started, or its documents
+    dispatched and not claimed while none is being processed."""
+    found: list[StatusWarning] = []
+    if collection.status == CollectionStatus.QUEUED and in_status > UNCLAIMED_WARNING_SECONDS:
+        found.append(
+            StatusWarning(
+                "run_not_started",
+                f"run requested {in_status:.0f} s ago and not started; {_consumer_hint(facts)}",
+            )
+        )
+    unclaimed = facts.unclaimed.get(collection.id)
+    if unclaimed is not None and collection.documents_processing == 0:
+        count, age = unclaimed
+        found.append(
+            StatusWarning(
+                "dispatched_not_claimed",
+                f"{count:,} document(s) dispatched {age:.0f} s ago and not claimed; "
+                + _consumer_hint(facts),
+            )
+        )
+    return found
+
+
 #: An open collection without a live worker is only worth a warning after this long.
 NO_WORKER_GRACE_SECONDS = 15.0
 
@@ -110,6 +152,14 @@ def liveness_warnings(collection: Any, facts: LivenessFacts) -> list[StatusWarni
         )
     if not open_collection(collection):
         return found
+    if facts.storage is not None:
+        found.append(
+            StatusWarning(
+                "database_disk_full",
+                f"{facts.storage}: workers cannot record progress; free space and the run "
+                "goes on (nothing committed is lost)",
+            )
+        )
     lag = facts.outbox.lag_seconds
     if lag is not None and lag > OUTBOX_LAG_WARNING_SECONDS:
         found.append(
@@ -121,6 +171,7 @@ def liveness_warnings(collection: Any, facts: LivenessFacts) -> list[StatusWarni
             )
         )
     in_status = (facts.now - collection.status_updated_at).total_seconds()
+    found += _still_warnings(collection, facts, in_status)
     if facts.workers_seen == 0 and in_status > NO_WORKER_GRACE_SECONDS:
         found.append(
             StatusWarning(

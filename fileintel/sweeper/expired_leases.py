@@ -32,15 +32,19 @@ from fileintel.sweeper.decisions import Decision
 from fileintel.sweeper.notes import ACTOR, add_note
 
 
-def expired_leases(conn: Connection, now: dt.datetime, after_id: int, limit: int) -> list[Row[Any]]:
-    """Documents in processing whose lease ended before ``now`` (keyset by id)."""
+def expired_leases(
+    conn: Connection, now: dt.datetime | None, after_id: int, limit: int
+) -> list[Row[Any]]:
+    """Documents in processing whose lease ended before ``now`` (keyset by id); with ``now``
+    None every lease, expired or not (their holders are known to be gone, ``orphans``)."""
     d = documents_t.c
+    expired = [d.lease_expires_at < now] if now is not None else []
     return list(
         conn.execute(
             select(d.id, d.run_id, d.attempt, d.lost_leases, d.collection_id, d.lease_expires_at)
             .where(
                 d.state == DocumentState.PROCESSING.value,
-                d.lease_expires_at < now,
+                *expired,
                 d.id > after_id,
                 document_run_is_processing(),
             )
@@ -58,22 +62,36 @@ def describe(doc: Any) -> str:
 
 
 def recover_expired_lease(
-    conn: Connection, doc: Any, now: dt.datetime, max_attempts: int
+    conn: Connection, doc: Any, now: dt.datetime, max_attempts: int, *, holder_gone: bool = False
 ) -> Decision | None:
-    """Re-dispatch (next attempt) or fail a document whose lease expired; None if moot."""
+    """Re-dispatch (next attempt) or fail a document whose lease expired; None if moot.
+
+    ``holder_gone``: the lease has not run out, but the process that held it is known to be
+    dead (the embedded mode's lock says so, ``orphans``); fenced on the lease it was found with.
+    """
     d = documents_t.c
     lost = doc.lost_leases + 1
     exhausted = lost >= max_attempts
-    age = (now - doc.lease_expires_at).total_seconds()
-    found = f"lease of document {doc.id} expired {age:.0f} s ago (attempt {lost}/{max_attempts})"
+    if holder_gone:
+        found = (
+            f"document {doc.id} was held by an embedded worker that is gone "
+            f"(attempt {lost}/{max_attempts})"
+        )
+        lease_guard = d.lease_expires_at == doc.lease_expires_at
+    else:
+        age = (now - doc.lease_expires_at).total_seconds()
+        found = (
+            f"lease of document {doc.id} expired {age:.0f} s ago (attempt {lost}/{max_attempts})"
+        )
+        lease_guard = d.lease_expires_at < now
     guard = [
         d.id == doc.id,
         d.run_id == doc.run_id,
         d.attempt == doc.attempt,
         d.state == DocumentState.PROCESSING.value,
-        d.lease_expires_at < now,
+        lease_guard,
     ]
-    error = f"worker lost {lost} times (lease expired)"
+    error = f"worker lost {lost} times ({'worker gone' if holder_gone else 'lease expired'})"
     _lock_collection(conn, doc.collection_id)
     if exhausted:
         decision = Decision.FAIL_DOCUMENT

@@ -100,7 +100,7 @@ def recover_run(
         )
         return Decision.FINALIZE
     if status is RunStatus.QUEUED and _start_looks_lost(run, start_timeout):
-        return _redispatch_start(conn, run, now)
+        return redispatch_start(conn, run, now)
     return None
 
 
@@ -112,7 +112,7 @@ def _start_looks_lost(run: Any, start_timeout: dt.datetime | None) -> bool:
     )
 
 
-def _redispatch_start(conn: Connection, run: Any, now: dt.datetime) -> Decision | None:
+def redispatch_start(conn: Connection, run: Any, now: dt.datetime) -> Decision | None:
     """Send a queued run's start message again, fenced on the heartbeat it was found with."""
     r = runs_t.c
     updated = conn.execute(

@@ -13,7 +13,9 @@ heartbeat, not an hour later. ``Sweeper.run_once`` composes the rules, one modul
 
 The two "message lost?" rules (never claimed, never started) are held back while the
 outbox is not draining (``outbox_backlog``): the messages were not sent yet, and sending
-them again would only grow the backlog.
+them again would only grow the backlog. They look at messages dispatched before the
+dispatch timeout, or before the latest broker or database restart when that is later
+(``restarts``): those are re-sent at the first pass after the restart.
 
 Every decision is one small transaction that re-checks its condition, so two sweeps (or a
 sweep and a worker) never both act, and every decision leaves a note or a history row.
@@ -37,7 +39,8 @@ from sqlalchemy.engine import Connection
 from fileintel.config import Settings
 from fileintel.db import db_now, read_tx, write_tx
 from fileintel.errors import StateError
-from fileintel.sweeper import expired_leases, lost_dispatches, outbox_backlog, runs
+from fileintel.messaging.broker_uptime import BrokerUptime
+from fileintel.sweeper import expired_leases, lost_dispatches, outbox_backlog, restarts, runs
 from fileintel.sweeper.audit import AUDIT_INTERVAL_SECONDS, runs_disagreeing
 from fileintel.sweeper.decisions import Decide
 
@@ -83,8 +86,11 @@ class Sweeper:
         self.engine = engine
         self.batch_size = batch_size
         self.audit_interval = audit_interval
+        #: Whether the last pass held the "message lost?" rules back (logged on change only).
+        self._holding = False
         self._clock = clock
         self._last_audit: float | None = None
+        self._broker_uptime = BrokerUptime(settings.broker_url)
 
     def audit_due(self) -> bool:
         """True on this sweeper's first pass and once ``audit_interval`` has passed since
@@ -111,10 +117,14 @@ class Sweeper:
         timeout = now - dt.timedelta(seconds=self.settings.dispatch_timeout_seconds)
         result.held = self._outbox_not_draining(now, timeout)
         # None holds back the "message lost?" rules: the messages were not sent yet.
-        lost_before = None if result.held else timeout
-        if lost_before is None:
+        lost_before = None if result.held else self._lost_before(now, timeout)
+        holding = lost_before is None
+        if holding and not self._holding:
             log.warning("sweep: not re-sending unclaimed documents or starts: %s", result.held)
-        else:
+        elif self._holding and not holding:
+            log.info("sweep: the outbox drains again; unclaimed documents are re-sent")
+        self._holding = holding
+        if lost_before is not None:
             self._unclaimed(now, lost_before, result, dry_run)
         seen = self._runs(runs.runs_needing_attention, now, lost_before, result, dry_run)
         if audit is None:
@@ -133,6 +143,16 @@ class Sweeper:
         if result.acted or result.errors:
             log.info("sweep: %s", dict(result.decisions) or "nothing to do")
         return result
+
+    def _lost_before(self, now: dt.datetime, timeout: dt.datetime) -> dt.datetime:
+        """Messages dispatched before this and never claimed are lost: the dispatch
+        timeout, or the latest broker or database restart when it is later."""
+        with read_tx(self.engine) as conn:
+            restart = restarts.lost_before(conn, now, self._broker_uptime.seconds())
+        if restart is None or restart.at <= timeout:
+            return timeout
+        log.debug("sweep: %s at %s; unclaimed older dispatches are lost", restart.what, restart.at)
+        return restart.at
 
     def _outbox_not_draining(self, now: dt.datetime, created_before: dt.datetime) -> str | None:
         """Why lost-looking messages must not be sent again now, or None when they may."""

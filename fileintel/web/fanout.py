@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from fileintel.db import read_tx
-from fileintel.outbox.relay import Wakeup
+from fileintel.outbox.wakeup import Wakeup
 from fileintel.store.event_tail import OutboxTail, PositionedEvent
 from fileintel.web.frames import Frame, frame_of
 

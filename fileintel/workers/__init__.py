@@ -12,5 +12,12 @@ from __future__ import annotations
 import os
 import sys
 
+#: The interpreter's thread switch interval in a worker process, in seconds. Longer than
+#: Python's 5 ms so the pipeline thread is not preempted each time a consumer thread wakes
+#: to poll the broker; a consumer gets the GIL at the worker's next database round trip
+#: (measured: docs/performance.md, "Processing throughput"). Set by ``entry`` and by the
+#: embedded mode's worker processes (``fileintel.embedded.child``).
+SWITCH_INTERVAL_SECONDS = 0.05
+
 if os.path.basename(sys.argv[0]).startswith("dramatiq"):
     from fileintel.workers import entry as entry

@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 
 from fileintel.config import Settings, redact
 from fileintel.db import get_engine, write_tx
-from fileintel.errors import DocumentError, NotFound, StateError
+from fileintel.errors import DatabaseUnusable, DocumentError, NotFound, StateError
 from fileintel.messaging import (
     DOCUMENTS_QUEUE,
     PROCESS_DOCUMENT_ACTOR,
@@ -35,7 +35,7 @@ from fileintel.messaging import (
 )
 from fileintel.messaging.broker import MAX_RETRIES
 from fileintel.metrics import DOCUMENT_SECONDS
-from fileintel.pipeline import PipelineOptions, ProcessedDocument, process_file
+from fileintel.pipeline import Limits, PipelineOptions, ProcessedDocument, process_file
 from fileintel.pipeline.embedding import Embedder, get_embedder
 from fileintel.store.document_work import (
     Claim,
@@ -44,6 +44,7 @@ from fileintel.store.document_work import (
     take_document,
 )
 from fileintel.store.lifecycle import begin_run
+from fileintel.store.reembed import reembed_document
 from fileintel.workers.leases import LeaseKeeper
 
 log = logging.getLogger("fileintel.worker")
@@ -61,7 +62,8 @@ class DocumentWorker:
     def __init__(self, settings: Settings, engine: Engine | None = None):
         self.settings = settings
         self._engine = engine
-        self._embedder: Embedder | None = None
+        self._embedders: dict[str, Embedder] = {}
+        self.limits = Limits.of(settings)
         self._leases: LeaseKeeper | None = None
 
     @property
@@ -85,12 +87,13 @@ class DocumentWorker:
         if self._leases is not None:
             self._leases.close()
 
-    @property
-    def embedder(self) -> Embedder:
-        """The configured embedder, created on first use (models can be slow to load)."""
-        if self._embedder is None:
-            self._embedder = get_embedder(self.settings.embedder)
-        return self._embedder
+    def embedder(self, options: dict[str, Any]) -> Embedder:
+        """The run's embedder (its ``embedder`` option; runs requested before there was one
+        use the configured one), created on first use (models can be slow to load)."""
+        name = str(options.get("embedder") or self.settings.embedder)
+        if name not in self._embedders:
+            self._embedders[name] = get_embedder(name)
+        return self._embedders[name]
 
     def start_run(self, run_id: str) -> None:
         """Move a queued run to processing and dispatch its documents."""
@@ -99,6 +102,9 @@ class DocumentWorker:
                 started = begin_run(conn, run_id)
         except (StateError, NotFound) as e:  # superseded, or another deployment's message
             log.info("start of run %s dropped: %s", run_id, e)
+            return
+        except DatabaseUnusable as e:  # the sweeper re-sends the start once writes work
+            log.error("start of run %s put off: %s", run_id, e)
             return
         log.info(
             "run %s started: %d documents dispatched, %d unchanged and skipped",
@@ -116,18 +122,26 @@ class DocumentWorker:
         except StateError as e:
             log.info("document %s of run %s dropped: %s", document_id, run_id, e)
             return
+        except DatabaseUnusable as e:  # still pending and dispatched: the sweeper re-sends it
+            log.error("document %s of run %s put off: %s", document_id, run_id, e)
+            return
         started = time.monotonic()
         result: ProcessedDocument | None = None
         error: str | None = None
         try:
             with self.leases.holding(claim):
-                result = process_file(
-                    Path(claim.path),
-                    pipeline_options(claim.options),
-                    self.embedder,
-                    media_type=claim.media_type,
-                    sha256=claim.sha256,
-                )
+                embedder = self.embedder(claim.options)
+                if claim.options.get("reembed"):  # the stored chunks, if it has any
+                    result = reembed_document(self.engine, claim.document_id, embedder)
+                if result is None:
+                    result = process_file(
+                        Path(claim.path),
+                        pipeline_options(claim.options),
+                        embedder,
+                        media_type=claim.media_type,
+                        sha256=claim.sha256,
+                        limits=self.limits,
+                    )
         except DocumentError as e:
             error = e.reason
         except Exception as e:
@@ -138,6 +152,11 @@ class DocumentWorker:
         )
         try:
             self._finish(claim, result, error)
+        except DatabaseUnusable as e:
+            # Not this document's failure, and no retry can help until someone acts: the
+            # claim stays under its lease, and the sweeper re-sends it after the lease
+            # expires, once writes work again (one lost-lease attempt, no traceback flood).
+            log.error("document %s of run %s put off: %s", claim.document_id, claim.run_id, e)
         except Exception as e:  # e.g. the database went away while committing
             self._transient(claim, e)
 

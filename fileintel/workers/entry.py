@@ -11,22 +11,18 @@ import sys
 
 import dramatiq
 
-from fileintel.config import load_settings
+from fileintel.config import check_embedder, load_settings
 from fileintel.logs import configure_logging
 from fileintel.messaging.broker import build_broker
 from fileintel.metrics import count_commits
 from fileintel.metrics_server import serve
+from fileintel.workers import SWITCH_INTERVAL_SECONDS
 from fileintel.workers.actors import DocumentWorker, register_actors
 from fileintel.workers.middleware import WorkerHeartbeat
 
-#: The interpreter's thread switch interval in a worker process, in seconds. Longer than
-#: Python's 5 ms so the pipeline thread is not preempted each time a consumer thread wakes
-#: to poll the broker; a consumer gets the GIL at the worker's next database round trip
-#: (measured: docs/performance.md, "Processing throughput").
-SWITCH_INTERVAL_SECONDS = 0.05
-
 sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
 settings = load_settings()
+check_embedder(settings.embedder)  # one error at start-up, not one per document
 configure_logging(
     settings.log_format, settings.log_level, replace_all=True, secrets=settings.secrets
 )

@@ -14,11 +14,12 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import Connection, Engine, exc, text
 
+from fileintel.backends.commit_hooks import note_transition
 from fileintel.backends.postgresql_session import manual_tx
 from fileintel.backends.prepared import Prepared, execute
 from fileintel.db import make_engine, read_tx, write_tx
 from fileintel.errors import DatabaseError
-from fileintel.metrics import count_commits, note_transition
+from fileintel.metrics import count_commits
 
 COUNT = Prepared(
     "test_count_notes", (("tag", "text"),), "SELECT $1 AS tag, count(*) AS n FROM t WHERE tag = $1"

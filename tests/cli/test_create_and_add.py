@@ -62,7 +62,8 @@ def test_add_files_and_directories_recursively(cli: Any, engine: Engine, files: 
 
     again = cli("collections", "add", "c", str(files))
     assert again.code == 0
-    assert "added 1" in again.out  # only b.md is new; hidden files and .git are skipped
+    assert "c: 1 added" in again.out  # only b.md is new; hidden files and .git are skipped
+    assert "3 skipped" in again.out and "skipped 3 hidden entries" in again.out
     assert "not added" in again.out and "copy-of-a.txt" in again.out
 
     docs = cli("collections", "documents", "c", "--json").json()
@@ -81,7 +82,7 @@ def test_add_reports_same_content_twice_in_one_call(cli: Any, tmp_path: Path) ->
     cli("collections", "create", "c")
     result = cli("collections", "add", "c", str(tmp_path / "one.txt"), str(tmp_path / "two.txt"))
     assert result.code == 0
-    assert "added 1" in result.out
+    assert "1 added" in result.out and "1 duplicates" in result.out
     assert "not added" in result.out and "two.txt" in result.out and "one.txt" in result.out
 
 

@@ -8,15 +8,13 @@ fixture cannot give (empty, migrated up and down), so they create and drop their
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from fileintel.db import dispose_engines
-from tests.services import PG_ADMIN_URL, need
+from tests.services import scratch_pg_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -26,15 +24,5 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'fresh.db'}"
         dispose_engines()
         return
-    need("postgresql")
-    name = f"fileintel_mig_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_pg_database("fileintel_mig") as url:
+        yield url

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import subprocess
 import threading
 from pathlib import Path
 from typing import cast
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select, update
 
 from fileintel.cli import main
-from fileintel.db import write_tx
+from fileintel.db import db_now, make_engine, write_tx
 from fileintel.errors import BrokerError
 from fileintel.messaging.broker import build_broker
 from fileintel.models.events import new_event_id
 from fileintel.models.states import CollectionStatus
+from fileintel.models.tables import collections_t
 from fileintel.outbox.follow import StreamFollower, follow_collection, follow_status_events
 from fileintel.outbox.relay import build_relay
 from fileintel.store.outbox_rows import add_event
@@ -193,3 +196,49 @@ def test_following_goes_on_from_the_database_when_the_stream_fails(engine: Engin
     move(engine, cid, S.COMPLETED)
     assert next(events)["to"] == "completed"
     stop.set()
+
+
+def test_a_quiet_watch_says_what_it_waits_for_and_speaks_json(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """A queued collection nobody starts: watch names the wait (no silent hang), in text and
+    as JSON lines, then ends with the collection."""
+    engine = make_engine(sqlite_url)
+    cid = busy_collection(engine, "quiet")
+    move(engine, cid, S.QUEUED)
+    with write_tx(engine) as conn:  # requested a minute ago, never started
+        then = conn.execute(select(db_now())).scalar_one() - dt.timedelta(minutes=1)
+        conn.execute(
+            update(collections_t).where(collections_t.c.id == cid).values(status_updated_at=then)
+        )
+    text_out, json_out = tmp_path / "text.out", tmp_path / "json.out"
+    env = clean_env()
+    watchers = [
+        start_process(
+            ["--database-url", sqlite_url, "collections", "watch", "quiet"], env, text_out
+        ),
+        start_process(
+            ["--database-url", sqlite_url, "collections", "watch", "quiet", "--json"], env, json_out
+        ),
+    ]
+    try:
+        wait_for(
+            lambda: "waiting: " in text_out.read_text() and '"waiting"' in json_out.read_text(),
+            60,
+            "both watches to say what they wait for",
+        )
+        move(engine, cid, S.CANCELLED)
+        codes = [w.wait(30) for w in watchers]
+    finally:
+        for w in watchers:
+            w.kill() if w.poll() is None else None
+        engine.dispose()
+    assert codes == [1, 1]
+    text = text_out.read_text()
+    assert "[run_not_started]" in text or "[no_worker]" in text, text
+    objects = [
+        json.loads(line) for line in json_out.read_text().splitlines() if line.startswith("{")
+    ]
+    waiting = [o for o in objects if o.get("type") == "waiting"]
+    assert waiting and {"code", "message"} <= set(waiting[0]["warnings"][0])
+    assert objects[-1]["to"] == "cancelled" and objects[-1]["seq"] == 3

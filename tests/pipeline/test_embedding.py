@@ -177,7 +177,8 @@ def test_bytes_are_little_endian_float32() -> None:
 
 
 def test_get_embedder_names() -> None:
-    default = get_embedder()
+    assert get_embedder().model_name == "wordllama-l2_supercat-256"  # the default
+    default = get_embedder("hashing")
     assert isinstance(default, HashingEmbedder)
     assert isinstance(default, Embedder)
     assert (default.model_name, default.dimension) == ("hashing-ngrams-v1", 384)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -133,9 +135,9 @@ def test_html_skipped_elements_in_body(tmp_path: Path) -> None:
     assert result.text == "Real\n\nkept\n\nalso kept"
 
 
-def test_html_with_only_script_is_empty(tmp_path: Path) -> None:
+def test_html_with_only_script_has_no_text_content(tmp_path: Path) -> None:
     path = _write(tmp_path, "a.html", "<html><script>alert(1)</script><style>p{}</style></html>")
-    assert _reason(path) == "file is empty"
+    assert _reason(path) == "no text content"  # not "empty": it has bytes
 
 
 # --- PDF ----------------------------------------------------------------------------------
@@ -206,7 +208,7 @@ def test_empty_file(tmp_path: Path) -> None:
 
 
 def test_whitespace_only_file(tmp_path: Path) -> None:
-    assert _reason(_write(tmp_path, "a.md", " \n\t\r\n  ")) == "file is empty"
+    assert _reason(_write(tmp_path, "a.md", " \n\t\r\n  ")) == "no text content"
 
 
 def test_binary_with_nul_bytes(tmp_path: Path) -> None:
@@ -228,7 +230,10 @@ def test_unsupported_type(tmp_path: Path) -> None:
 
 def test_oversize(tmp_path: Path) -> None:
     path = _write(tmp_path, "a.txt", "x" * 3000)
-    assert _reason(path, max_bytes=2048) == "file is 2.9 KB, over the 2 KB limit"
+    assert (
+        _reason(path, max_bytes=2048)
+        == "file is 2.9 KB, over the 2 KB limit (FILEINTEL_MAX_FILE_MB)"
+    )
     assert extract(path, max_bytes=3000).text == "x" * 3000
 
 
@@ -236,7 +241,10 @@ def test_oversize_in_megabytes(tmp_path: Path) -> None:
     path = tmp_path / "big.txt"
     with path.open("wb") as fh:
         fh.truncate(int(1.5 * 1024 * 1024))  # sparse: no need to write the bytes
-    assert _reason(path, max_bytes=1024 * 1024) == "file is 1.5 MB, over the 1 MB limit"
+    assert (
+        _reason(path, max_bytes=1024 * 1024)
+        == "file is 1.5 MB, over the 1 MB limit (FILEINTEL_MAX_FILE_MB)"
+    )
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -247,3 +255,17 @@ def test_directory(tmp_path: Path) -> None:
     folder = tmp_path / "folder.txt"
     folder.mkdir()
     assert _reason(folder) == "not a regular file"
+
+
+def test_pypdf_warnings_do_not_reach_the_terminal(tmp_path: Path) -> None:
+    """Without FileIntel's log configured (as in an ingest), pypdf's repairs print nothing."""
+    path = _write(tmp_path, "a.pdf", b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n")
+    script = (
+        "import sys; from pathlib import Path; from fileintel.pipeline.extract import extract\n"
+    )
+    script += "try:\n    extract(Path(sys.argv[1]))\nexcept Exception as e:\n    print(e)"
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.startswith(str(path)) and "corrupt PDF" in done.stdout
+    assert done.stderr == ""

@@ -43,8 +43,8 @@ def test_every_example_processes(path: Path) -> None:
     doc = process_file(path, PipelineOptions())
     assert doc.chunks
     assert doc.embeddings is not None
-    assert doc.embeddings.shape == (len(doc.chunks), 384)
-    assert doc.embedding_model == "hashing-ngrams-v1"
+    assert doc.embeddings.shape == (len(doc.chunks), 256)
+    assert doc.embedding_model == "wordllama-l2_supercat-256"
     assert doc.metadata is not None
     assert doc.metadata["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert doc.metadata["size"] == path.stat().st_size

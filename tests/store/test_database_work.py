@@ -55,7 +55,7 @@ def queue_corpus(
     """Create a collection of the corpus and request a run; return (collection, run) ids."""
     with write_tx(engine) as conn:
         collection_id = create_collection(conn, name, actor="test")
-        register_documents(conn, collection_id, scan_paths([str(corpus.root)]))
+        register_documents(conn, collection_id, scan_paths([str(corpus.root)]).files)
     return collection_id, request_run(engine, collection_id, "process", **flags)
 
 

@@ -28,7 +28,7 @@ def write(path: Path, data: bytes) -> Path:
 
 
 def register(engine: Engine, collection_id: str, *paths: Path) -> dict[str, list[str]]:
-    facts = scan_paths([str(p) for p in paths])
+    facts = scan_paths([str(p) for p in paths]).files
     with write_tx(engine) as conn:
         return register_documents(conn, collection_id, facts).as_dict()
 

@@ -10,13 +10,12 @@ import signal
 import subprocess
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import Engine, func, select
 
 from fileintel.db import make_engine, read_tx
 from fileintel.models.tables import outbox_t
@@ -25,7 +24,7 @@ from fileintel.sweeper.leader import LeaderLock, lock_holder_exists
 from fileintel.sweeper.scheduler import SweepScheduler
 from tests.helpers import wait_for
 from tests.processes import cli, cli_env, logs_of, start_process, stop_process
-from tests.services import PG_ADMIN_URL
+from tests.services import scratch_pg_database
 from tests.sweeper.support import (
     backdate_lease,
     claim,
@@ -83,16 +82,8 @@ def test_leader_lock_on_postgresql_admits_one_holder(pg_url: str) -> None:
 @pytest.fixture
 def other_pg_database() -> Iterator[str]:
     """A second, empty PostgreSQL database on the same server (another deployment)."""
-    name = f"fileintel_other_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_pg_database("fileintel_other") as url:
+        yield url
 
 
 def test_a_sweep_lock_held_in_another_database_is_not_this_deployments(

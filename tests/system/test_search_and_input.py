@@ -60,15 +60,20 @@ def test_search_ranks_the_document_about_the_query_first(
     assert hits[0]["path"] == corpus.by_name("baking-guide.md").path
 
 
-def test_search_without_embeddings_is_a_one_line_error(
+def test_search_without_embeddings_searches_by_words_or_says_why_not(
     db_url: str, engine: Engine, worker: DocumentWorker, corpus: Corpus
 ) -> None:
+    """Hybrid falls back to the lexical index and says so; by meaning alone is an error."""
     collection_id, _ = queue_corpus(engine, corpus, "plain", no_embeddings=True)
     deliver_outbox(engine, worker)
     row = collection_row(engine, collection_id)
     assert row.status == "completed_with_errors"
     assert row.chunks_total == corpus.total_chunks and row.chunks_embedded == 0
     done = run_cli(["search", "plain", "basalt magma", "--json"], cli_env(db_url))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)[0]["path"] == corpus.by_name("volcanoes-report.pdf").path
+    assert done.stderr == "note: no chunk has an embedding: searched by words only\n"
+    done = run_cli(["search", "plain", "basalt magma", "--mode", "vector"], cli_env(db_url))
     assert done.returncode == 1
     assert done.stdout == ""
     assert_one_line_error(done.stderr, "no embedded chunks", "--no-embeddings")

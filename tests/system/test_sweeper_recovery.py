@@ -5,8 +5,9 @@ PostgreSQL and Redis, short leases, and the failures the sweeper exists for.
   re-dispatches the document as the next attempt, a new worker finishes the collection
   within lease + sweep interval + processing time (+ a margin), measured from the kill.
 - Redis restarted without persistence while messages are queued and no worker runs: the
-  messages are gone; the sweeper notices the dispatches never claimed and sends them again;
-  nothing is processed twice.
+  messages are gone; the sweeper sees that the broker started after they were dispatched
+  and sends them again at its next pass, long before the dispatch timeout (set to 300 s
+  here); nothing is processed twice.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from fileintel.db import make_engine, read_tx
-from fileintel.models.tables import chunks_t, documents_t, outbox_t
+from fileintel.models.tables import chunks_t, documents_t
 from fileintel.pipeline import PipelineOptions, process_file
 from fileintel.workers.actors import DocumentWorker
-from tests.helpers import invariant_h_and_o, wait_for
+from tests.helpers import invariant_h_and_o, unpublished, wait_for
 from tests.processes import cli, cli_env, kill_group, logs_of, start_process, stop_process
 from tests.services import need
 from tests.sweeper.support import (
@@ -50,6 +51,8 @@ LEASE, HEARTBEAT, SWEEP, DISPATCH_TIMEOUT = 3.0, 1.0, 1.0, 5.0
 #: Process start-up, relay poll, scheduling noise on a loaded machine.
 MARGIN = 8.0
 FAST = {
+    # Recovery is under test, not embedding: the fast embedder keeps documents short.
+    "FILEINTEL_EMBEDDER": "hashing",
     "FILEINTEL_LEASE_SECONDS": str(LEASE),
     "FILEINTEL_HEARTBEAT_SECONDS": str(HEARTBEAT),
     "FILEINTEL_SWEEP_INTERVAL_SECONDS": str(SWEEP),
@@ -139,16 +142,6 @@ def terminal(engine: Engine, collection_id: str) -> str | None:
     """The collection's status when terminal, else None."""
     status = collection(engine, collection_id).status
     return str(status) if status in TERMINAL else None
-
-
-def unpublished(engine: Engine) -> int:
-    """Outbox rows not published yet."""
-    with read_tx(engine) as conn:
-        return int(
-            conn.execute(
-                select(func.count()).select_from(outbox_t).where(outbox_t.c.published_at.is_(None))
-            ).scalar_one()
-        )
 
 
 def workers_seen(engine: Engine) -> bool:
@@ -335,7 +328,8 @@ def test_messages_lost_in_a_redis_restart_are_dispatched_again(pg_url: str, tmp_
     try:
         with private_redis(tmp_path) as (port, servers):
             broker = f"redis://127.0.0.1:{port}/0"
-            env = cli_env(pg_url, broker, FAST)
+            # Out of reach: only the restart itself can explain the quick re-send.
+            env = cli_env(pg_url, broker, FAST | {"FILEINTEL_DISPATCH_TIMEOUT_SECONDS": "300"})
             with processes({"relay": ["relay"]}, env, tmp_path) as running:
                 # A: its start message is queued. B: started (as a worker would), so its
                 # document messages are queued. No worker runs.
@@ -375,10 +369,11 @@ def test_messages_lost_in_a_redis_restart_are_dispatched_again(pg_url: str, tmp_
                 elapsed = time.monotonic() - restarted_at
                 assert running["relay"].poll() is None, "the relay must outlive Redis"
         slowest = max(files_a.seconds.values()) + max(files_b.seconds.values())
-        bound = DISPATCH_TIMEOUT + SWEEP + boot + slowest + MARGIN
+        # The restart is seen at the next pass (Redis counts its uptime in whole seconds).
+        bound = 1.0 + SWEEP + boot + slowest + MARGIN
         print(
             f"\nRedis restarted without persistence: both collections terminal {elapsed:.2f} s "
-            f"after the restart (bound {bound:.1f} s = dispatch timeout {DISPATCH_TIMEOUT} + "
+            f"after the restart (bound {bound:.1f} s = 1 s uptime resolution + "
             f"sweep {SWEEP} + worker boot {boot:.1f} + processing + margin {MARGIN})"
         )
         assert elapsed <= bound, f"terminal after {elapsed:.2f} s, bound {bound:.1f} s"

@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from fileintel.db import write_tx
 from fileintel.store.collections import create_collection
-from fileintel.store.documents import register_documents, scan_paths
+from fileintel.store.documents import register_scan, scan_paths
 from fileintel.store.runs import request_processing
 from fileintel.web.app import create_app
 from fileintel.workers.actors import DocumentWorker
@@ -24,7 +24,7 @@ def add_corpus(engine: Engine, name: str, corpus: Corpus) -> str:
     """A collection ``name`` with the mixed corpus registered; its id."""
     with write_tx(engine) as conn:
         collection_id = create_collection(conn, name, actor="test")
-        register_documents(conn, collection_id, scan_paths([str(corpus.root)]))
+        register_scan(conn, collection_id, scan_paths([str(corpus.root)]))
     return collection_id
 
 
