@@ -289,6 +289,11 @@ class Run:
             self.fault_log, self.workdir, self.last_submitted
         )
         verdicts[0].violations += checker.check_slow_links(self.engine, self.fault_log)
+        if len(self.collections) < self.o.collections:  # the load itself failed: no pass
+            verdicts[0].violations.append(
+                f"only {len(self.collections)} of {self.o.collections} collections were "
+                "submitted (see the load's error above)"
+            )
         print("\nfaults (seconds from the start):")
         print(f"{'start':>7} {'end':>7}  {'kind':<19} {'target':<14} detail")
         for fault in self.fault_log:

@@ -19,6 +19,7 @@ import threading
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
+from fileintel.backends import clock as clock
 from fileintel.backends.interface import (
     Backend,
     ChunksExist,

@@ -29,7 +29,6 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.compiler import compiles
 
 from fileintel.backends.commit_hooks import mark_outbox_written
 from fileintel.backends.interface import (
@@ -58,7 +57,6 @@ from fileintel.backends.postgresql_session import (
     manual_tx,
 )
 from fileintel.backends.prepared import execute
-from fileintel.models.clock import db_now
 from fileintel.models.events import STATUS_CHANGED
 
 #: The durability barrier's statement (``flush_committed``).
@@ -68,14 +66,6 @@ LOCK_KEYS = {
     "sweep": 0x46494C45_5357,  # "FILESW"
     "embedded": 0x46494C45_454D,  # "FILEEM": one embedded runtime per database
 }
-
-
-@compiles(db_now, "postgresql")
-def _pg_now(element: db_now, compiler: Any, **kw: Any) -> str:
-    if element.seconds is None:
-        return "clock_timestamp()"
-    arg = compiler.process(next(iter(element.clauses)), **kw)
-    return f"(clock_timestamp() + make_interval(secs => CAST({arg} AS double precision)))"
 
 
 class PostgreSQLBackend:

@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, case, create_engine, event, func, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.compiler import compiles
 
 from fileintel.backends import portable
 from fileintel.backends.commit_hooks import mark_outbox_written
@@ -45,16 +44,6 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: Below this much free space where the database file lives, writes are about to fail
 #: ("database or disk is full"): a status warning and a doctor line say so beforehand.
 MIN_FREE_BYTES = 1024 * 1024
-
-
-@compiles(db_now, "sqlite")
-def _sqlite_now(element: db_now, compiler: Any, **kw: Any) -> str:
-    # Same text layout SQLAlchemy uses for SQLite DATETIME (microseconds), so comparisons
-    # sort correctly and a value read back compares equal when bound again.
-    if element.seconds is None:
-        return "(strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')"
-    arg = compiler.process(next(iter(element.clauses)), **kw)
-    return f"(strftime('%Y-%m-%d %H:%M:%f', 'now', ({arg}) || ' seconds') || '000')"
 
 
 class SQLiteBackend:
