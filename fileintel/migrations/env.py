@@ -10,8 +10,10 @@ from sqlalchemy import DateTime
 from fileintel.db import make_engine
 from fileintel.models import Base
 from fileintel.models.base import UTCDateTime
+from fileintel.models.partial_indexes import attach as attach_partial_indexes
 
 config = context.config
+attach_partial_indexes()  # compared with the database like every other index
 target_metadata = Base.metadata
 
 

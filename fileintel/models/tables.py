@@ -39,18 +39,6 @@ def _in(column: str, enum: type[CollectionStatus | RunStatus | DocumentState]) -
     return f"{column} IN ({values})"
 
 
-# Predicates of the runs' partial indexes (migration 0002); the sweeper's run rules imply them.
-_RUN_OPEN = f"status IN ('{RunStatus.QUEUED.value}', '{RunStatus.PROCESSING.value}')"
-_RUN_QUEUED = f"status = '{RunStatus.QUEUED.value}'"
-#: "Every document finished" as documents left while processing ``<= 0`` (NULL for other
-#: runs): migration 0002 gives PostgreSQL statistics on that expression, so the planner
-#: knows how few runs match.
-_RUN_FINISHED_OPEN = (
-    f"CASE WHEN status = '{RunStatus.PROCESSING.value}' THEN documents_total"
-    " - documents_done - documents_failed - documents_skipped END <= 0"
-)
-
-
 class Collection(Base):
     """A named set of documents processed as a unit."""
 
@@ -117,26 +105,7 @@ class Run(Base):
         CheckConstraint("kind IN ('process', 'retry', 'reembed')", name="kind_valid"),
         UniqueConstraint("collection_id", "attempt", name="uq_runs_collection_attempt"),
         Index("ix_runs_status_requested", "status", "requested_at"),
-        # The sweeper's run rules, one partial index each: only runs a rule can find are
-        # indexed, so a pass that finds nothing reads a few pages however many runs exist.
-        Index(
-            "ix_runs_open_deadline",
-            "deadline_at",
-            postgresql_where=text(_RUN_OPEN),
-            sqlite_where=text(_RUN_OPEN),
-        ),
-        Index(
-            "ix_runs_queued_heartbeat",
-            "heartbeat_at",
-            postgresql_where=text(_RUN_QUEUED),
-            sqlite_where=text(_RUN_QUEUED),
-        ),
-        Index(
-            "ix_runs_finished_open",
-            "id",
-            postgresql_where=text(_RUN_FINISHED_OPEN),
-            sqlite_where=text(_RUN_FINISHED_OPEN),
-        ),
+        # and the sweeper's partial indexes: ``models.partial_indexes``
     )
 
 
@@ -175,20 +144,7 @@ class Document(Base):
         UniqueConstraint("collection_id", "path", name="uq_documents_collection_path"),
         Index("ix_documents_collection_state", "collection_id", "state"),
         Index("ix_documents_collection_sha256", "collection_id", "sha256"),
-        # The sweeper's scans: only rows in flight are indexed, so a pass that finds
-        # nothing stays cheap however many finished documents there are.
-        Index(
-            "ix_documents_lease_in_flight",
-            "lease_expires_at",
-            postgresql_where=text("state = 'processing'"),
-            sqlite_where=text("state = 'processing'"),
-        ),
-        Index(
-            "ix_documents_dispatched_pending",
-            "dispatched_at",
-            postgresql_where=text("state = 'pending' AND dispatched_at IS NOT NULL"),
-            sqlite_where=text("state = 'pending' AND dispatched_at IS NOT NULL"),
-        ),
+        # and the sweeper's partial indexes: ``models.partial_indexes``
     )
 
 
@@ -244,20 +200,8 @@ class OutboxMessage(Base):
 
     __table_args__ = (
         CheckConstraint("kind IN ('event', 'dispatch')", name="kind_valid"),
-        Index(
-            "ix_outbox_unpublished",
-            "id",
-            postgresql_where=text("published_at IS NULL"),
-            sqlite_where=text("published_at IS NULL"),
-        ),
-        Index(
-            "ix_outbox_unpublished_key",
-            "key",
-            "id",
-            postgresql_where=text("published_at IS NULL"),
-            sqlite_where=text("published_at IS NULL"),
-        ),
         Index("ix_outbox_published_at", "published_at"),
+        # and the relay's partial indexes: ``models.partial_indexes``
     )
 
 

@@ -32,6 +32,10 @@ HEAVY = (
     "fileintel.pipeline",
     "fileintel.outbox.relay",
     "fileintel.workers",
+    # SQLite's status never needs PostgreSQL's dialect (models.partial_indexes keeps the
+    # indexes that would load it out of the import).
+    "sqlalchemy.dialects.postgresql",
+    "fileintel.backends.postgresql",
 )
 #: The modules of ``fileintel.commands`` that the group itself needs to parse arguments.
 GROUP_MODULES = {"fileintel.commands", "fileintel.commands.invocation", "fileintel.commands.lazy"}

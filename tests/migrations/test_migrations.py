@@ -24,6 +24,7 @@ from fileintel.backends import backend_for
 from fileintel.cli import main
 from fileintel.db import make_engine
 from fileintel.models import Base
+from fileintel.models.partial_indexes import attach as attach_partial_indexes
 from fileintel.models.tables import chunks_t, documents_t
 from fileintel.store.collections import create_collection
 from fileintel.store.documents import FileFacts, register_documents
@@ -31,6 +32,7 @@ from tests.helpers import wait_for
 
 ENV_PY = Path(migrate.MIGRATIONS_DIR) / "env.py"
 HOOKS = ("compare_type", "render_item", "include_object")
+attach_partial_indexes()  # the model as the migrations must produce it
 FILEINTEL_TABLES = set(Base.metadata.tables)
 
 
