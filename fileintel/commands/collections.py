@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from fileintel.commands.common import JSON_OPTION, AppContext, pass_app, print_json
-from fileintel.commands.follow_run import follow_until_terminal
+from fileintel.commands.follow_run import report_queued
 from fileintel.commands.processing import run_options
 from fileintel.db import read_tx, write_tx
 from fileintel.models.states import DocumentState
@@ -108,11 +108,4 @@ def process(
             deadline_seconds=app.settings.run_deadline_seconds,
             default_embedder=app.settings.embedder,
         )
-    if as_json and not wait:
-        print_json({"collection_id": collection.id, "run_id": run_id, "status": "queued"})
-        return 0
-    click.echo(f"queued run {run_id} for '{collection.name}'", err=as_json)
-    if not wait:
-        click.echo(f"follow it with 'fileintel collections watch {collection.name}'")
-        return 0
-    return follow_until_terminal(app, collection.id, run_id, as_json=as_json)
+    return report_queued(app, collection, run_id, kind="run", wait=wait, as_json=as_json)

@@ -99,6 +99,26 @@ def _embedded_if_needed(
         embedded.stop()
 
 
+def report_queued(
+    app: AppContext,
+    collection: Any,
+    run_id: str,
+    *,
+    kind: str,
+    wait: bool,
+    as_json: bool,
+) -> int:
+    """After a run was requested: say so (or print its JSON), then follow it with ``wait``."""
+    if as_json and not wait:
+        print_json({"collection_id": collection.id, "run_id": run_id, "status": "queued"})
+        return 0
+    click.echo(f"queued {kind} {run_id} for '{collection.name}'", err=as_json)
+    if not wait:
+        click.echo(f"follow it with 'fileintel collections watch {collection.name}'")
+        return 0
+    return follow_until_terminal(app, collection.id, run_id, as_json=as_json)
+
+
 def follow_until_terminal(
     app: AppContext,
     collection_id: str,

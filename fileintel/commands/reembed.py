@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from fileintel.commands.common import JSON_OPTION, AppContext, pass_app, print_json
-from fileintel.commands.follow_run import follow_until_terminal
+from fileintel.commands.common import JSON_OPTION, AppContext, pass_app
+from fileintel.commands.follow_run import report_queued
 from fileintel.db import write_tx
 from fileintel.store.collections import find_collection
 from fileintel.store.reembed import request_reembed
@@ -37,11 +37,4 @@ def reembed(
             embedder or app.settings.embedder,
             deadline_seconds=app.settings.run_deadline_seconds,
         )
-    if as_json and not wait:
-        print_json({"collection_id": collection.id, "run_id": run_id, "status": "queued"})
-        return 0
-    click.echo(f"queued reembed run {run_id} for '{collection.name}'", err=as_json)
-    if not wait:
-        click.echo(f"follow it with 'fileintel collections watch {collection.name}'")
-        return 0
-    return follow_until_terminal(app, collection.id, run_id, as_json=as_json)
+    return report_queued(app, collection, run_id, kind="reembed run", wait=wait, as_json=as_json)
