@@ -18,7 +18,7 @@ from fileintel.metrics import count_commits
 from fileintel.metrics_server import serve
 from fileintel.workers import SWITCH_INTERVAL_SECONDS
 from fileintel.workers.actors import DocumentWorker, register_actors
-from fileintel.workers.middleware import WorkerHeartbeat
+from fileintel.workers.middleware import OneStopPerSignalBurst, WorkerHeartbeat
 
 sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
 settings = load_settings()
@@ -30,6 +30,7 @@ broker = build_broker(settings.broker_url)
 worker = DocumentWorker(settings)
 register_actors(broker, worker)
 broker.add_middleware(WorkerHeartbeat(worker.engine))
+broker.add_middleware(OneStopPerSignalBurst())
 count_commits(worker.engine)
 if os.environ.get("FILEINTEL_METRICS_PORT"):
     serve(int(os.environ["FILEINTEL_METRICS_PORT"]), worker.engine)
